@@ -1,0 +1,11 @@
+//! a2i-fix: find and fix the AWS permissions that Amazon Augmented AI needs.
+//!
+//! desired state (`spec`) -> needs (`requirements`) + current state (`state`)
+//! -> `plan` (pure) -> `render` / `apply`.
+
+pub mod aws;
+pub mod plan;
+pub mod policy;
+pub mod requirements;
+pub mod spec;
+pub mod state;
