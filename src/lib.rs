@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod plan;
 pub mod policy;
+pub mod render;
 pub mod requirements;
 pub mod spec;
 pub mod state;

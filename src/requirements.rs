@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::spec::{PrincipalKind, Spec};
 
 pub const POLICY_FULL_ACCESS: &str = "arn:aws:iam::aws:policy/AmazonAugmentedAIFullAccess";
-pub const POLICY_INTEGRATED_API: &str = "arn:aws:iam::aws:policy/AmazonAugmentedAIIntegratedAPIAccess";
-pub const POLICY_MECHANICAL_TURK: &str = "arn:aws:iam::aws:policy/AmazonSageMakerMechanicalTurkAccess";
+pub const POLICY_INTEGRATED_API: &str =
+    "arn:aws:iam::aws:policy/AmazonAugmentedAIIntegratedAPIAccess";
+pub const POLICY_MECHANICAL_TURK: &str =
+    "arn:aws:iam::aws:policy/AmazonSageMakerMechanicalTurkAccess";
 
 /// Why something is needed: the requirement id (`R1`..`R9`) and who needs it
 /// (e.g. `flow definition invoice-review`).

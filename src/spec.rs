@@ -4,7 +4,9 @@
 use std::path::Path;
 
 /// Which kind of IAM principal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum PrincipalKind {
     Role,
     User,
@@ -79,7 +81,12 @@ pub enum SpecError {
     Io { file: String, message: String },
     /// `file:line: key: message`
     #[error("{file}:{line}: `{key}`: {message}")]
-    Invalid { file: String, line: usize, key: String, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
 }
 
 /// Read and validate a spec file.

@@ -7,7 +7,13 @@ pub const SID_KMS: &str = "AllowUseOfKmsKey";
 pub const SID_READ_INPUT: &str = "AllowA2IReadInput";
 pub const SID_WRITE_OUTPUT: &str = "AllowA2IWriteOutput";
 pub const SAGEMAKER_SERVICE: &str = "sagemaker.amazonaws.com";
-pub const KMS_ACTIONS: [&str; 5] = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"];
+pub const KMS_ACTIONS: [&str; 5] = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+];
 
 /// `Allow sts:AssumeRole` to `Service: sagemaker.amazonaws.com`.
 pub fn trust_statement() -> Statement {

@@ -7,15 +7,27 @@ use super::PolicyError;
 pub struct CorsRule {
     #[serde(rename = "ID", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(rename = "AllowedHeaders", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "AllowedHeaders",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allowed_headers: Vec<String>,
     #[serde(rename = "AllowedMethods", default)]
     pub allowed_methods: Vec<String>,
     #[serde(rename = "AllowedOrigins", default)]
     pub allowed_origins: Vec<String>,
-    #[serde(rename = "ExposeHeaders", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ExposeHeaders",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub expose_headers: Vec<String>,
-    #[serde(rename = "MaxAgeSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MaxAgeSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_age_seconds: Option<i32>,
 }
 

@@ -3,14 +3,19 @@
 use super::{CorsConfiguration, PolicyDocument};
 
 /// What must be granted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Requirement {
     /// An identity-based grant to the role holding the policies: `action` on `resource`.
     Identity { action: String, resource: String },
     /// A trust-policy grant: `service` (e.g. `sagemaker.amazonaws.com`) may call `action`.
     Trust { service: String, action: String },
     /// A key-policy grant of `actions` to the IAM principal `principal_arn` (resource `*`).
-    KeyGrant { principal_arn: String, actions: Vec<String> },
+    KeyGrant {
+        principal_arn: String,
+        actions: Vec<String>,
+    },
     /// A CORS rule allowing GET from any origin.
     CorsGetAnyOrigin,
 }
@@ -32,12 +37,20 @@ pub struct StatementRef {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Verdict {
-    Met { by: StatementRef },
+    Met {
+        by: StatementRef,
+    },
     NotMet,
     /// An explicit Deny applies (`conditional`: it has a Condition, so it may apply).
-    Blocked { by: StatementRef, conditional: bool },
+    Blocked {
+        by: StatementRef,
+        conditional: bool,
+    },
     /// Met only when the condition of `by` holds; `condition` names the operator/keys.
-    Conditional { by: StatementRef, condition: String },
+    Conditional {
+        by: StatementRef,
+        condition: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,7 +65,11 @@ pub struct Decision {
 /// `arn:aws:iam::ACCT:root` / `ACCT` principals be recognised (root of the
 /// account does NOT by itself grant a role: IAM policies of the role would
 /// then be needed, so a root-only key policy does not meet a KeyGrant).
-pub fn evaluate(_requirement: &Requirement, _documents: &[LabeledDocument<'_>], _account_id: &str) -> Decision {
+pub fn evaluate(
+    _requirement: &Requirement,
+    _documents: &[LabeledDocument<'_>],
+    _account_id: &str,
+) -> Decision {
     todo!()
 }
 

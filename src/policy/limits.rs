@@ -5,9 +5,19 @@ use super::{CorsConfiguration, PolicyDocument};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     #[error("{document} is {size} characters, over the limit of {limit} ({what})")]
-    TooLarge { document: String, size: usize, limit: usize, what: String },
+    TooLarge {
+        document: String,
+        size: usize,
+        limit: usize,
+        what: String,
+    },
     #[error("{document} would have {count} {what}, over the limit of {limit}")]
-    TooMany { document: String, count: usize, limit: usize, what: String },
+    TooMany {
+        document: String,
+        count: usize,
+        limit: usize,
+        what: String,
+    },
     #[error("{document}: {message}")]
     Unsafe { document: String, message: String },
 }
@@ -20,7 +30,10 @@ pub const CORS_BYTES_LIMIT: usize = 65_536;
 pub const MANAGED_POLICIES_LIMIT: usize = 10;
 
 /// All inline policies of one role together, whitespace not counted.
-pub fn check_inline_policies(_role: &str, _documents: &[&PolicyDocument]) -> Result<(), LimitError> {
+pub fn check_inline_policies(
+    _role: &str,
+    _documents: &[&PolicyDocument],
+) -> Result<(), LimitError> {
     todo!()
 }
 pub fn check_trust_policy(_role: &str, _document: &PolicyDocument) -> Result<(), LimitError> {
@@ -48,10 +61,19 @@ pub fn check_key_policy_lockout(
 }
 /// Every statement of `before` is still in `after` (equivalent), except those
 /// whose Sid is in `replaced`.
-pub fn check_nothing_lost(_document: &str, _before: &PolicyDocument, _after: &PolicyDocument, _replaced: &[String]) -> Result<(), LimitError> {
+pub fn check_nothing_lost(
+    _document: &str,
+    _before: &PolicyDocument,
+    _after: &PolicyDocument,
+    _replaced: &[String],
+) -> Result<(), LimitError> {
     todo!()
 }
 /// Every CORS rule of `before` is still in `after`.
-pub fn check_cors_nothing_lost(_bucket: &str, _before: &CorsConfiguration, _after: &CorsConfiguration) -> Result<(), LimitError> {
+pub fn check_cors_nothing_lost(
+    _bucket: &str,
+    _before: &CorsConfiguration,
+    _after: &CorsConfiguration,
+) -> Result<(), LimitError> {
     todo!()
 }

@@ -20,11 +20,17 @@ impl<T> MergeOutcome<T> {
 /// Add `additions` (each with a Sid) to `existing`: statements already present
 /// (equivalent) are left alone; a statement with the same Sid but different
 /// content is replaced in place; others are appended in order.
-pub fn merge_statements(_existing: &PolicyDocument, _additions: &[Statement]) -> MergeOutcome<PolicyDocument> {
+pub fn merge_statements(
+    _existing: &PolicyDocument,
+    _additions: &[Statement],
+) -> MergeOutcome<PolicyDocument> {
     todo!()
 }
 
 /// Append `rule` unless an equivalent rule is already present.
-pub fn merge_cors(_existing: &CorsConfiguration, _rule: &CorsRule) -> MergeOutcome<CorsConfiguration> {
+pub fn merge_cors(
+    _existing: &CorsConfiguration,
+    _rule: &CorsRule,
+) -> MergeOutcome<CorsConfiguration> {
     todo!()
 }
