@@ -432,9 +432,9 @@ impl Builder<'_> {
                 let merged = policy::merge_statements(&trust_doc, &[a2i::trust_statement()]);
                 limits::check_trust_policy(&role.name, &merged.document).map_err(limit_err)?;
                 let reason = format!(
-                    "{} need SageMaker to assume role `{}`: {}",
-                    who(&role.trust),
+                    "SageMaker must be able to assume role `{}` for {}: {}",
                     role.name,
+                    who(&role.trust),
                     decision.reason
                 );
                 let change = self.change(
@@ -571,7 +571,7 @@ impl Builder<'_> {
         because.extend(role.read.values().flatten().cloned());
         because.extend(role.write.values().flatten().cloned());
         let reason = format!(
-            "role `{}` does not exist; {} need it, assumable by SageMaker",
+            "role `{}` does not exist; it is created, assumable by SageMaker, for {}",
             role.name,
             who(&because)
         );
@@ -660,9 +660,9 @@ impl Builder<'_> {
         .map_err(limit_err)?;
         for (arn, why) in missing {
             let reason = format!(
-                "{} needs the managed policy `{arn}`, which is not attached to {kind} `{}`",
-                who(why),
-                caller.name
+                "{kind} `{}` needs the managed policy `{arn}` for {}, and it is not attached",
+                caller.name,
+                who(why)
             );
             let after = serde_json::Value::String(arn.clone()).to_string();
             let change = self.change(
@@ -869,7 +869,7 @@ impl Builder<'_> {
         let merged = policy::merge_cors(&config, &a2i::cors_rule());
         limits::check_cors(bucket, &merged.document).map_err(limit_err)?;
         let reason = format!(
-            "{} read images from bucket `{bucket}` in the worker's browser: {}",
+            "the worker's browser must read images from bucket `{bucket}` for {}: {}",
             who(because),
             decision.reason
         );
