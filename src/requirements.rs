@@ -218,3 +218,311 @@ fn add(list: &mut Vec<Because>, requirement: &'static str, by: &str) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse;
+
+    fn needs(text: &str) -> Needs {
+        match parse(text, "a2i.toml") {
+            Ok(spec) => derive(&spec),
+            Err(e) => panic!("{e}\n---\n{text}"),
+        }
+    }
+
+    fn b(requirement: &'static str, by: &str) -> Because {
+        Because {
+            requirement,
+            by: by.to_string(),
+        }
+    }
+
+    fn flow(name: &str, role: &str, inputs: &str, output: &str, key: Option<&str>) -> String {
+        let key = key
+            .map(|k| format!("kms_key = \"{k}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[[flow_definition]]\nname = \"{name}\"\nrole = \"{role}\"\ninput_buckets = {inputs}\noutput = \"{output}\"\n{key}"
+        )
+    }
+
+    fn caller(arn: &str, uses: &str, public: bool) -> String {
+        format!(
+            "[[human_loop_caller]]\nprincipal = \"{arn}\"\nuses = {uses}\npublic_workforce = {public}\n"
+        )
+    }
+
+    const APP: &str = "arn:aws:iam::123456789012:role/ml-app";
+
+    #[test]
+    fn a_flow_definition_needs_cors_read_write_and_trust() {
+        let n = needs(&flow("fd", "R", r#"["in-a", "in-b"]"#, "s3://out/x/", None));
+        let by = "flow definition fd";
+        assert_eq!(
+            n.cors,
+            BTreeMap::from([
+                ("in-a".into(), vec![b("R1", by)]),
+                ("in-b".into(), vec![b("R1", by)])
+            ])
+        );
+        assert_eq!(n.output_buckets, BTreeSet::from(["out".to_string()]));
+        let role = &n.roles["R"];
+        assert_eq!(
+            (
+                role.name.as_str(),
+                role.path.as_str(),
+                role.create_if_missing
+            ),
+            ("R", "/", true)
+        );
+        assert_eq!(role.trust, vec![b("R4", by)]);
+        assert_eq!(
+            role.read,
+            BTreeMap::from([
+                ("arn:aws:s3:::in-a/*".into(), vec![b("R2", by)]),
+                ("arn:aws:s3:::in-b/*".into(), vec![b("R2", by)])
+            ])
+        );
+        assert_eq!(
+            role.write,
+            BTreeMap::from([("arn:aws:s3:::out/x/*".into(), vec![b("R3", by)])])
+        );
+        assert!(n.keys.is_empty() && n.callers.is_empty());
+    }
+
+    #[test]
+    fn an_output_without_prefix_grants_the_whole_bucket() {
+        let n = needs(&flow("fd", "R", "[]", "s3://out", None));
+        assert_eq!(
+            n.roles["R"].write.keys().collect::<Vec<_>>(),
+            ["arn:aws:s3:::out/*"]
+        );
+        assert!(n.cors.is_empty(), "no input bucket, no CORS");
+        assert!(n.roles["R"].read.is_empty());
+    }
+
+    #[test]
+    fn one_role_may_need_several_keys() {
+        let text = format!(
+            "{}{}",
+            flow("a", "R", "[]", "s3://out/a/", Some("alias/key-a")),
+            flow("b", "R", "[]", "s3://out/b/", Some("alias/key-b"))
+        );
+        let n = needs(&text);
+        assert_eq!(
+            n.keys.keys().collect::<Vec<_>>(),
+            ["alias/key-a", "alias/key-b"]
+        );
+        assert_eq!(
+            n.keys["alias/key-a"].roles,
+            BTreeMap::from([("R".into(), vec![b("R5", "flow definition a")])])
+        );
+        assert_eq!(
+            n.keys["alias/key-b"].roles,
+            BTreeMap::from([("R".into(), vec![b("R5", "flow definition b")])])
+        );
+        assert_eq!(n.keys["alias/key-b"].key_ref, "alias/key-b");
+    }
+
+    #[test]
+    fn one_key_used_by_several_roles_lists_each_role() {
+        let text = format!(
+            "{}{}{}",
+            flow("a", "R1", "[]", "s3://out/a/", Some("alias/k")),
+            flow("b", "R2", "[]", "s3://out/b/", Some("alias/k")),
+            flow("c", "R1", "[]", "s3://out/c/", Some("alias/k"))
+        );
+        let n = needs(&text);
+        assert_eq!(
+            n.keys["alias/k"].roles,
+            BTreeMap::from([
+                (
+                    "R1".into(),
+                    vec![b("R5", "flow definition a"), b("R5", "flow definition c")]
+                ),
+                ("R2".into(), vec![b("R5", "flow definition b")]),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_role_used_for_flows_and_previews_accumulates_both_reasons_and_may_be_created() {
+        let text = format!(
+            "{}[[template_preview]]\nrole = \"R\"\ninput_buckets = [\"inp\"]\n",
+            flow("fd", "R", r#"["inp"]"#, "s3://out/", None)
+        );
+        let n = needs(&text);
+        let role = &n.roles["R"];
+        assert!(role.create_if_missing);
+        assert_eq!(
+            role.trust,
+            vec![b("R4", "flow definition fd"), b("R4", "template preview R")]
+        );
+        assert_eq!(
+            role.read["arn:aws:s3:::inp/*"],
+            vec![b("R2", "flow definition fd"), b("R9", "template preview R")]
+        );
+        assert_eq!(
+            n.cors["inp"],
+            vec![b("R1", "flow definition fd"), b("R1", "template preview R")]
+        );
+    }
+
+    #[test]
+    fn a_preview_only_role_needs_trust_and_read_but_is_never_created() {
+        let n = needs("[[template_preview]]\nrole = \"P\"\ninput_buckets = [\"inp\"]\n");
+        let role = &n.roles["P"];
+        assert!(!role.create_if_missing);
+        assert_eq!(role.trust, vec![b("R4", "template preview P")]);
+        assert_eq!(
+            role.read,
+            BTreeMap::from([(
+                "arn:aws:s3:::inp/*".into(),
+                vec![b("R9", "template preview P")]
+            )])
+        );
+        assert!(role.write.is_empty());
+        assert!(n.output_buckets.is_empty());
+    }
+
+    #[test]
+    fn two_previews_of_one_role_merge_without_repeating_reasons() {
+        let n = needs(
+            "[[template_preview]]\nrole = \"P\"\ninput_buckets = [\"a-in\"]\n[[template_preview]]\nrole = \"P\"\ninput_buckets = [\"b-in\", \"a-in\"]\n",
+        );
+        let role = &n.roles["P"];
+        assert_eq!(role.trust, vec![b("R4", "template preview P")]);
+        assert_eq!(role.read.len(), 2);
+        assert_eq!(
+            role.read["arn:aws:s3:::a-in/*"],
+            vec![b("R9", "template preview P")]
+        );
+    }
+
+    #[test]
+    fn uses_map_to_managed_policies() {
+        let by = format!("human loop caller {APP}");
+        type Expected<'a> = &'a [(&'a str, &'a [&'a str])];
+        let cases: [(&str, bool, Expected); 6] = [
+            (r#"["custom"]"#, false, &[(POLICY_FULL_ACCESS, &["R6"])]),
+            (
+                r#"["textract"]"#,
+                false,
+                &[(POLICY_INTEGRATED_API, &["R7"])],
+            ),
+            (
+                r#"["rekognition"]"#,
+                false,
+                &[(POLICY_INTEGRATED_API, &["R7"])],
+            ),
+            (
+                r#"["textract", "rekognition"]"#,
+                false,
+                &[(POLICY_INTEGRATED_API, &["R7"])],
+            ),
+            (
+                r#"["custom"]"#,
+                true,
+                &[
+                    (POLICY_FULL_ACCESS, &["R6"]),
+                    (POLICY_MECHANICAL_TURK, &["R8"]),
+                ],
+            ),
+            // The public workforce needs R6 as well, even without `custom`.
+            (
+                r#"["textract"]"#,
+                true,
+                &[
+                    (POLICY_FULL_ACCESS, &["R6"]),
+                    (POLICY_INTEGRATED_API, &["R7"]),
+                    (POLICY_MECHANICAL_TURK, &["R8"]),
+                ],
+            ),
+        ];
+        for (uses, public, expected) in cases {
+            let n = needs(&caller(APP, uses, public));
+            let c = &n.callers[APP];
+            assert_eq!(
+                (c.kind, c.name.as_str(), c.arn.as_str()),
+                (PrincipalKind::Role, "ml-app", APP)
+            );
+            let expected: BTreeMap<String, Vec<Because>> = expected
+                .iter()
+                .map(|(p, reqs)| (p.to_string(), reqs.iter().map(|r| b(r, &by)).collect()))
+                .collect();
+            assert_eq!(
+                c.policies, expected,
+                "uses {uses}, public_workforce {public}"
+            );
+            assert!(n.roles.is_empty() && n.cors.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_user_caller_keeps_its_kind() {
+        let arn = "arn:aws:iam::123456789012:user/path/alice";
+        let n = needs(&caller(arn, r#"["custom"]"#, false));
+        assert_eq!(
+            (n.callers[arn].kind, n.callers[arn].name.as_str()),
+            (PrincipalKind::User, "alice")
+        );
+    }
+
+    #[test]
+    fn a_role_arn_with_a_path_keys_the_role_by_name_and_keeps_the_path() {
+        let text = format!(
+            "{}{}",
+            flow("a", "A2IFlowRole", "[]", "s3://out/a/", None),
+            flow(
+                "b",
+                "arn:aws:iam::123456789012:role/a2i/A2IFlowRole",
+                "[]",
+                "s3://out/b/",
+                None
+            )
+        );
+        let n = needs(&text);
+        assert_eq!(n.roles.keys().collect::<Vec<_>>(), ["A2IFlowRole"]);
+        assert_eq!(n.roles["A2IFlowRole"].path, "/a2i/");
+        assert_eq!(n.account_id.as_deref(), Some("123456789012"));
+    }
+
+    #[test]
+    fn account_id_is_the_spec_account_or_none() {
+        let text = format!(
+            "account_id = \"111122223333\"\n{}",
+            flow("a", "R", "[]", "s3://out/", None)
+        );
+        assert_eq!(needs(&text).account_id.as_deref(), Some("111122223333"));
+        assert_eq!(
+            needs(&flow("a", "R", "[]", "s3://out/", None)).account_id,
+            None
+        );
+    }
+
+    #[test]
+    fn derive_is_deterministic_and_spec_order_sets_reason_order() {
+        let text = format!(
+            "{}{}",
+            flow("zeta", "R", r#"["inp"]"#, "s3://out/", None),
+            flow("alpha", "R", r#"["inp"]"#, "s3://out/", None)
+        );
+        let n = needs(&text);
+        assert_eq!(n, needs(&text));
+        assert_eq!(
+            n.cors["inp"],
+            vec![
+                b("R1", "flow definition zeta"),
+                b("R1", "flow definition alpha")
+            ]
+        );
+        assert_eq!(
+            n.roles["R"].write["arn:aws:s3:::out/*"],
+            vec![
+                b("R3", "flow definition zeta"),
+                b("R3", "flow definition alpha")
+            ]
+        );
+    }
+}
