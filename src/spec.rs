@@ -355,9 +355,19 @@ fn consider(start: usize, path: &str, offset: usize, best: &mut Option<(usize, S
     }
 }
 
+/// `prefix.key`, with the key quoted as TOML would need it (`""`, `"a b"`).
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = if bare {
         key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if prefix.is_empty() {
+        key
     } else {
         format!("{prefix}.{key}")
     }
@@ -953,12 +963,24 @@ impl Parser<'_> {
                     &m.span,
                     &m.key,
                     format!(
-                        "{} is in account `{}`, but {} (line {}) is account `{}`; {fix}",
+                        "{} is in account `{}`, but {}; {fix}",
                         m.what,
                         m.account,
-                        anchor.what,
-                        self.cx.line(anchor.span.start),
-                        anchor.account
+                        if anchor.key == "account_id" {
+                            format!(
+                                "`account_id` is `{}` (line {})",
+                                anchor.account,
+                                self.cx.line(anchor.span.start)
+                            )
+                        } else {
+                            format!(
+                                "{} at line {} (`{}`) is in account `{}`",
+                                anchor.what,
+                                self.cx.line(anchor.span.start),
+                                anchor.key,
+                                anchor.account
+                            )
+                        }
                     ),
                 ));
             }
@@ -1684,6 +1706,17 @@ uses = ["textract", "custom", "textract"]
     }
 
     #[test]
+    fn unknown_keys_that_need_quotes_are_quoted_in_the_key_path() {
+        assert_invalid(&format!("\"\" = 1\n{FLOW}"), 1, "\"\"", "unknown key");
+        assert_invalid(
+            &format!("{FLOW}\"kms key\" = 1\n"),
+            7,
+            "flow_definition[0].\"kms key\"",
+            "unknown key",
+        );
+    }
+
+    #[test]
     fn the_first_unknown_key_in_file_order_is_reported() {
         let text = format!("{FLOW}zzz = 1\naaa = 2\n");
         assert_invalid(&text, 7, "flow_definition[0].zzz", "unknown key");
@@ -1925,7 +1958,7 @@ uses = ["textract", "custom", "textract"]
             &text,
             4,
             "flow_definition[0].role",
-            "the role is in account `444455556666`, but `account_id` (line 1) is account `111122223333`",
+            "the role is in account `444455556666`, but `account_id` is `111122223333` (line 1)",
         );
     }
 
@@ -1972,7 +2005,7 @@ uses = ["textract", "custom", "textract"]
             &text,
             7,
             "human_loop_caller[0].principal",
-            "but the role (line 3) is account `111122223333`",
+            "but the role at line 3 (`flow_definition[0].role`) is in account `111122223333`",
         );
     }
 
