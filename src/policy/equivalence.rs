@@ -22,6 +22,8 @@
 //!   text, while under `2012-10-17` they are expanded. So a missing `Version`
 //!   equals `2008-10-17`, and equals `2012-10-17` only when no string in the
 //!   document contains `${` (then the two versions mean the same thing).
+//! - An empty `Sid` (`"Sid": ""`, which the IAM console writes into trust
+//!   policies) is the same as no `Sid`.
 //! - **`Sid` and `Id` count.** They carry no permission, but AWS never rewrites
 //!   them (so comparing them causes no perpetual diff), and merge uses the Sid
 //!   as the statement's identity, so two statements that differ only in Sid
@@ -146,7 +148,7 @@ impl NormStatement {
         };
         let exact = |v: &Option<Vec<String>>| v.as_ref().map(|v| v.iter().cloned().collect());
         NormStatement {
-            sid: s.sid.clone(),
+            sid: s.sid.clone().filter(|sid| !sid.is_empty()),
             effect: s.effect,
             principal: s.principal.as_ref().map(norm_principal),
             not_principal: s.not_principal.as_ref().map(norm_principal),
