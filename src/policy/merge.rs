@@ -81,9 +81,13 @@ pub fn merge_statements(
         if norms.contains(&norm) {
             continue;
         }
-        let same_sid = addition.sid.as_ref().filter(|sid| !sid.is_empty()).and_then(|sid| {
-            (0..original).find(|&i| !was_replaced[i] && statements[i].sid.as_ref() == Some(sid))
-        });
+        let same_sid = addition
+            .sid
+            .as_ref()
+            .filter(|sid| !sid.is_empty())
+            .and_then(|sid| {
+                (0..original).find(|&i| !was_replaced[i] && statements[i].sid.as_ref() == Some(sid))
+            });
         match same_sid {
             Some(i) => {
                 replaced.push(addition.sid.clone().unwrap_or_default());
