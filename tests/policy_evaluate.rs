@@ -812,3 +812,31 @@ fn cors_not_met_reason_names_the_narrower_rule() {
         d.reason
     );
 }
+
+#[test]
+fn a_key_grant_to_the_account_root_is_met_by_the_account_id_or_its_root_arn() {
+    let root = format!("arn:aws:iam::{ACCT}:root");
+    let req = Requirement::KeyGrant {
+        principal_arn: root,
+        actions: vec!["kms:Decrypt".into()],
+    };
+    for principal in [ACCT.to_string(), format!("arn:aws:iam::{ACCT}:root")] {
+        let doc = PolicyDocument::parse(&stmts(&[&format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"kms:*","Resource":"*"}}"#
+        )]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let d = evaluate(
+            &req,
+            &[LabeledDocument {
+                label: "key policy",
+                document: &doc,
+            }],
+            ACCT,
+        );
+        assert!(
+            matches!(d.verdict, Verdict::Met { .. }),
+            "{principal}: {}",
+            d.reason
+        );
+    }
+}

@@ -51,6 +51,9 @@
 //!   advises against it and its meaning depends on how the caller's session is
 //!   identified. In a Deny, `NotPrincipal` applies to every principal it does
 //!   not name; naming only the account root of the principal is *unsure*.
+//! - The principal asked about may itself be an account root (the planner asks
+//!   whether a key policy delegates to IAM): then `ACCT` and
+//!   `arn:aws:iam::ACCT:root` name it.
 //! - An assumed-role session ARN (`arn:aws:sts::ACCT:assumed-role/NAME/S`) is
 //!   recognised as the role `NAME` of that account, whatever its path (AWS
 //!   itself writes role ARNs into key policies this way).
@@ -67,6 +70,7 @@
 
 use std::fmt;
 
+use super::equivalence::normalize_aws_principal;
 use super::wildcard::{covers, overlaps};
 use super::{CorsConfiguration, Effect, PolicyDocument, Principal, Statement};
 
@@ -703,7 +707,7 @@ fn is_root_of(value: &str, account: &str) -> bool {
 /// Whether the principal value `value` names `arn`, recognising an
 /// assumed-role session ARN as its role.
 pub(crate) fn names_principal(value: &str, arn: &str) -> bool {
-    if value == arn {
+    if value == arn || normalize_aws_principal(value) == normalize_aws_principal(arn) {
         return true;
     }
     // arn:PARTITION:sts::ACCT:assumed-role/NAME/SESSION -> role NAME of ACCT
