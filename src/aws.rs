@@ -9,7 +9,9 @@
 //!   that is not an EC2 instance. On EC2 the probe answers in milliseconds.
 //! - The SDK's own retries stay on, in standard mode.
 //! - [`ApiCounter`] counts **operations**, not attempts: an interceptor records
-//!   each operation once when it starts (`read_before_execution`), whatever
+//!   each operation once when it starts (`read_before_serialization`: once per
+//!   execution, after the operation's metadata is known; `read_before_execution`
+//!   runs too early for client interceptors), whatever
 //!   its outcome and however many times the SDK retried it. Each page of a
 //!   paginated listing is its own operation. This is what the plan reports.
 
@@ -20,7 +22,9 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::{ConfigBag, Intercept, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, ProvideCredentials, RuntimeComponents, SharedCredentialsProvider,
+};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -235,9 +239,10 @@ impl Intercept for CountOperations {
         "a2i-fix-count-operations"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
