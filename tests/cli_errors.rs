@@ -1,0 +1,574 @@
+//! Every error path of `a2i-fix plan` / `validate` (issue 3), through the
+//! real binary: exit code 1, a message that names the thing, and, where AWS
+//! is involved, the whole account read back unchanged by a second client.
+//! Also the output contract: `--json`, `--detailed-exitcode`, colour.
+//!
+//! Spec errors run with no AWS environment at all: they must be found before
+//! any AWS call. The AWS errors share one moto server (see `plan_support`),
+//! seeded once with every resource the specs below name, under names of
+//! their own (`err-...`).
+
+mod common;
+mod plan_support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{ACCOUNT_ID, SAGEMAKER_TRUST};
+use plan_support::*;
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------
+// Spec errors: file, line and key; no AWS needed
+// ---------------------------------------------------------------------------
+
+/// Write `text` as `a2i.toml` in a fresh directory; run `validate` and `plan`
+/// there (default spec path) with no AWS environment at all. Both must exit
+/// 1 with `a2i.toml:LINE: `KEY`` and every fragment in the message.
+fn spec_error(text: &str, line: usize, key: &str, fragments: &[&str]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("a2i.toml"), text).expect("writing the spec");
+    let location = format!("a2i.toml:{line}: `{key}`");
+    for command in ["validate", "plan"] {
+        let run = Run::of(a2i_fix_without_aws(dir.path()).arg(command)).expect_code(1);
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{command}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&location),
+            "{command}: no `{location}` in:\n{}",
+            run.stderr
+        );
+        for fragment in fragments {
+            assert!(
+                run.stderr.contains(fragment),
+                "{command}: no `{fragment}` in:\n{}",
+                run.stderr
+            );
+        }
+        assert_eq!(run.stdout, "", "{command} printed on stdout");
+    }
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    spec_error(
+        r#"[[flow_definition]]
+name = "invoice-review"
+role = "A2IFlowRole"
+input_buckets = ["acme-a2i-input"]
+output = "s3://acme-a2i-output/reviews/"
+kms_kye = "alias/a2i-output"
+"#,
+        6,
+        "flow_definition[0].kms_kye",
+        &["unknown key", "kms_key"],
+    );
+}
+
+#[test]
+fn wrong_type_names_file_line_and_key() {
+    spec_error(
+        r#"[[flow_definition]]
+name = "invoice-review"
+role = "A2IFlowRole"
+input_buckets = "acme-a2i-input"
+output = "s3://acme-a2i-output/reviews/"
+"#,
+        4,
+        "flow_definition[0].input_buckets",
+        &["expected an array"],
+    );
+}
+
+#[test]
+fn invalid_bucket_name_names_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = r#"[[flow_definition]]
+name = "invoice-review"
+role = "A2IFlowRole"
+input_buckets = ["acme-a2i-input", "Acme_Input"]
+output = "s3://acme-a2i-output/reviews/"
+"#;
+    std::fs::write(dir.path().join("a2i.toml"), text).expect("writing the spec");
+    let run = Run::of(a2i_fix_without_aws(dir.path()).arg("validate")).expect_code(1);
+    // The key may carry the list index; the line and the name must be there.
+    assert!(run.stderr.contains("a2i.toml:4: `flow_definition[0].input_buckets"), "{}", run.stderr);
+    assert!(run.stderr.contains("Acme_Input"), "{}", run.stderr);
+}
+
+#[test]
+fn malformed_arn_names_file_line_and_key() {
+    spec_error(
+        r#"[[human_loop_caller]]
+principal = "arn:aws:iam::12345:role/ml-app"
+uses = ["custom"]
+"#,
+        2,
+        "human_loop_caller[0].principal",
+        &["12345"],
+    );
+}
+
+#[test]
+fn output_that_is_not_an_s3_url_names_file_line_and_key() {
+    spec_error(
+        r#"[[flow_definition]]
+name = "invoice-review"
+role = "A2IFlowRole"
+input_buckets = ["acme-a2i-input"]
+output = "https://acme-a2i-output.s3.amazonaws.com/reviews/"
+"#,
+        5,
+        "flow_definition[0].output",
+        &["s3://"],
+    );
+}
+
+#[test]
+fn contradictory_role_settings_name_file_line_and_key() {
+    spec_error(
+        r#"[[flow_definition]]
+name = "invoice-review"
+role = "arn:aws:iam::123456789012:role/A2IFlowRole"
+input_buckets = ["acme-a2i-input"]
+output = "s3://acme-a2i-output/invoices/"
+
+[[flow_definition]]
+name = "receipt-review"
+role = "arn:aws:iam::123456789012:role/service-role/A2IFlowRole"
+input_buckets = ["acme-a2i-input"]
+output = "s3://acme-a2i-output/receipts/"
+"#,
+        9,
+        "flow_definition[1].role",
+        &["A2IFlowRole", "/service-role/", "line 3"],
+    );
+}
+
+#[test]
+fn aws_managed_key_is_refused_before_any_aws_call() {
+    // moto reports every key, `alias/aws/...` ones included, as customer
+    // managed (`KeyManager: CUSTOMER`), so the planner's own check of
+    // `KeyManager == AWS` cannot be driven from here; the spec's refusal of
+    // `alias/aws/...` can, and needs no AWS at all.
+    spec_error(
+        r#"[[flow_definition]]
+name = "invoice-review"
+role = "A2IFlowRole"
+input_buckets = ["acme-a2i-input"]
+output = "s3://acme-a2i-output/reviews/"
+kms_key = "alias/aws/s3"
+"#,
+        6,
+        "flow_definition[0].kms_key",
+        &["alias/aws/s3", "AWS managed"],
+    );
+}
+
+#[test]
+fn missing_spec_file_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in ["validate", "plan"] {
+        // The default path, `a2i.toml`, in a directory without one.
+        let run = Run::of(a2i_fix_without_aws(dir.path()).arg(command)).expect_code(1);
+        assert!(run.stderr.contains("a2i.toml"), "{}", run.stderr);
+        assert!(run.stderr.contains("--spec"), "{}", run.stderr);
+        // A path given with --spec.
+        let missing = dir.path().join("nowhere").join("review.toml");
+        let run = Run::of(
+            a2i_fix_without_aws(dir.path())
+                .arg(command)
+                .arg("--spec")
+                .arg(&missing),
+        )
+        .expect_code(1);
+        assert!(
+            run.stderr.contains(&missing.display().to_string()),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn validate_accepts_every_example_without_aws() {
+    let home = tempfile::tempdir().expect("temp dir");
+    for name in EXAMPLES {
+        let run = Run::of(
+            a2i_fix_without_aws(home.path())
+                .arg("validate")
+                .arg("--spec")
+                .arg(example(name)),
+        )
+        .expect_code(0);
+        assert!(run.stdout.contains("is valid"), "{name}: {}", run.stdout);
+        assert_eq!(run.stderr, "", "{name}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// AWS errors: one shared account, read back after every run
+// ---------------------------------------------------------------------------
+
+const BROKEN_KEY_POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "#;
+
+/// `err-input` and `err-output` buckets, a flow role `ErrFlowRole` trusting
+/// SageMaker and nothing else, a caller role `err-caller` with
+/// AmazonAugmentedAIFullAccess, a key `alias/err-key` (root-only policy) and
+/// a key `alias/err-broken-key` whose policy is not JSON (moto accepts it;
+/// IAM in moto validates role documents, so a broken key policy is the broken
+/// existing document these tests can have).
+fn account() -> &'static Account {
+    static CELL: OnceLock<Account> = OnceLock::new();
+    Account::shared(&CELL, |s| async move {
+        s.bucket("err-input").await;
+        s.bucket("err-output").await;
+        s.role("ErrFlowRole", SAGEMAKER_TRUST).await;
+        s.role("err-caller", common::LAMBDA_TRUST).await;
+        s.attach_role_policy("err-caller", FULL_ACCESS).await;
+        let (key_id, _) = s.key(Some(&common::root_only_key_policy())).await;
+        s.alias("alias/err-key", &key_id).await;
+        let (broken, _) = s.key(None).await;
+        s.key_policy(&broken, BROKEN_KEY_POLICY).await;
+        s.alias("alias/err-broken-key", &broken).await;
+        key_id
+    })
+}
+
+/// A spec around one flow definition, with `extra` lines appended and the
+/// flow's keys overridden by `flow`.
+fn flow_spec(flow: &[(&str, &str)], extra: &str) -> String {
+    let mut keys = vec![
+        ("name", "\"errors\"".to_string()),
+        ("role", "\"ErrFlowRole\"".to_string()),
+        ("input_buckets", "[\"err-input\"]".to_string()),
+        ("output", "\"s3://err-output/out/\"".to_string()),
+    ];
+    for (k, v) in flow {
+        match keys.iter_mut().find(|(name, _)| name == k) {
+            Some(entry) => entry.1 = v.to_string(),
+            None => keys.push((k, v.to_string())),
+        }
+    }
+    let mut text = String::from("[[flow_definition]]\n");
+    for (k, v) in keys {
+        text.push_str(&format!("{k} = {v}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+/// Run `plan ARGS` on `spec` against the shared account; expect exit 1 with
+/// every fragment in the error, and the account unchanged.
+fn aws_error(spec: &str, args: &[&str], fragments: &[&str]) -> Run {
+    let account = account();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a2i.toml");
+    std::fs::write(&path, spec).expect("writing the spec");
+    let before = account_contents(&account.moto);
+    let run = plan(&account.moto, &path, args).expect_code(1);
+    let after = account_contents(&account.moto);
+    assert_eq!(before, after, "a failed plan changed the account");
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    for fragment in fragments {
+        assert!(
+            run.stderr.contains(fragment),
+            "no `{fragment}` in:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(run.stdout, "", "an error printed a plan");
+    run
+}
+
+#[test]
+fn missing_input_bucket_is_named_and_nothing_is_written() {
+    // The role does not exist either: it must not be created.
+    aws_error(
+        &flow_spec(
+            &[
+                ("role", "\"ErrNewFlowRole\""),
+                ("input_buckets", "[\"err-input\", \"err-no-such-input\"]"),
+            ],
+            "",
+        ),
+        &[],
+        &["bucket `err-no-such-input`"],
+    );
+}
+
+#[test]
+fn missing_output_bucket_is_named_and_nothing_is_written() {
+    aws_error(
+        &flow_spec(&[("output", "\"s3://err-no-such-output/out/\"")], ""),
+        &[],
+        &["bucket `err-no-such-output`"],
+    );
+}
+
+#[test]
+fn missing_caller_role_is_named_and_nothing_is_written() {
+    let arn = format!("arn:aws:iam::{ACCOUNT_ID}:role/err-no-such-caller");
+    aws_error(
+        &flow_spec(
+            &[],
+            &format!("\n[[human_loop_caller]]\nprincipal = \"{arn}\"\nuses = [\"custom\"]\n"),
+        ),
+        &[],
+        &[&format!("caller `{arn}`"), "does not exist"],
+    );
+}
+
+#[test]
+fn missing_caller_user_is_named_and_nothing_is_written() {
+    let arn = format!("arn:aws:iam::{ACCOUNT_ID}:user/err-no-such-bot");
+    aws_error(
+        &flow_spec(
+            &[],
+            &format!("\n[[human_loop_caller]]\nprincipal = \"{arn}\"\nuses = [\"textract\"]\n"),
+        ),
+        &[],
+        &[&format!("caller `{arn}`"), "does not exist"],
+    );
+}
+
+#[test]
+fn missing_key_alias_is_named_and_nothing_is_written() {
+    aws_error(
+        &flow_spec(&[("kms_key", "\"alias/err-no-such-key\"")], ""),
+        &[],
+        &["KMS key `alias/err-no-such-key`", "kms_key"],
+    );
+}
+
+#[test]
+fn missing_preview_role_is_named_and_nothing_is_written() {
+    aws_error(
+        &flow_spec(
+            &[],
+            "\n[[template_preview]]\nrole = \"ErrNoSuchPreviewRole\"\ninput_buckets = [\"err-input\"]\n",
+        ),
+        &[],
+        &["role `ErrNoSuchPreviewRole` does not exist"],
+    );
+}
+
+#[test]
+fn wrong_account_id_is_refused_and_nothing_is_written() {
+    let spec = format!(
+        "account_id = \"111122223333\"\n\n{}",
+        flow_spec(&[("role", "\"ErrNewFlowRole\"")], "")
+    );
+    aws_error(&spec, &[], &["`111122223333`", &format!("`{ACCOUNT_ID}`")]);
+}
+
+#[test]
+fn broken_existing_key_policy_is_named_and_nothing_is_written() {
+    aws_error(
+        &flow_spec(&[("kms_key", "\"alias/err-broken-key\"")], ""),
+        &[],
+        &[
+            "the key policy of KMS key `alias/err-broken-key`",
+            "not a valid policy document",
+        ],
+    );
+}
+
+#[test]
+fn detailed_exitcode_is_1_on_error() {
+    aws_error(
+        &flow_spec(&[("input_buckets", "[\"err-no-such-input\"]")], ""),
+        &["--detailed-exitcode"],
+        &["bucket `err-no-such-input`"],
+    );
+}
+
+fn write_spec(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a2i.toml");
+    std::fs::write(&path, text).expect("writing the spec");
+    (dir, path)
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes_and_0_without() {
+    let account = account();
+    // ErrFlowRole may not read or write yet; err-input has no CORS.
+    let (_dir, with_changes) = write_spec(&flow_spec(&[], ""));
+    plan(&account.moto, &with_changes, &["--detailed-exitcode"]).expect_code(2);
+    // Without the flag, changes are a success.
+    plan(&account.moto, &with_changes, &[]).expect_code(0);
+    // err-caller already has AmazonAugmentedAIFullAccess.
+    let (_dir2, up_to_date) = write_spec(&format!(
+        "[[human_loop_caller]]\nprincipal = \"arn:aws:iam::{ACCOUNT_ID}:role/err-caller\"\nuses = [\"custom\"]\n"
+    ));
+    let run = plan(&account.moto, &up_to_date, &["--detailed-exitcode"]).expect_code(0);
+    assert!(
+        run.stdout
+            .contains("No changes. A2I permissions are up to date."),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_plan_has_the_documented_fields() {
+    let account = account();
+    let (_dir, spec) = write_spec(&flow_spec(&[("kms_key", "\"alias/err-key\"")], ""));
+    let json = plan(&account.moto, &spec, &["--json"]).expect_code(0).json();
+    assert_eq!(json["format_version"], 1, "{json:#}");
+    assert_eq!(json["account_id"], ACCOUNT_ID);
+    assert_eq!(json["region"], common::REGION);
+    let list = changes(&json);
+    assert!(!list.is_empty());
+    for c in list {
+        assert!(c["address"].is_string(), "{c:#}");
+        assert!(
+            c["action"] == "create" || c["action"] == "update",
+            "{c:#}"
+        );
+        let reqs = c["requirements"].as_array().expect("requirements list");
+        assert!(!reqs.is_empty(), "{c:#}");
+        assert!(
+            reqs.iter()
+                .all(|r| r.as_str().is_some_and(|r| r.starts_with('R'))),
+            "{c:#}"
+        );
+        assert!(
+            c["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{c:#}"
+        );
+        assert!(c["before"].is_string() || c["before"].is_null(), "{c:#}");
+        // `after` is the document to write, itself JSON.
+        let _ = after(c);
+    }
+    // An update has the document it replaces; a create has none.
+    let key = change(&json, &account.key_policy_address()).expect("the key policy change");
+    assert_eq!(key["action"], "update");
+    assert!(key["before"].is_string());
+    let cors = change(&json, "aws_s3_bucket_cors_configuration.err-input").expect("CORS");
+    assert_eq!(cors["action"], "create");
+    assert_eq!(cors["before"], Value::Null);
+
+    let summary = &json["summary"];
+    let count = |action: &str| list.iter().filter(|c| c["action"] == action).count();
+    assert_eq!(summary["add"], count("create"), "{json:#}");
+    assert_eq!(summary["change"], count("update"), "{json:#}");
+    assert_eq!(summary["destroy"], 0);
+    assert!(json["warnings"].is_array());
+    let calls = json["api_calls"].as_object().expect("api_calls object");
+    assert!(!calls.is_empty());
+    for (operation, n) in calls {
+        assert!(operation.contains(':'), "{operation}");
+        assert!(n.as_u64().is_some_and(|n| n >= 1), "{operation}: {n}");
+    }
+    assert_eq!(calls["sts:GetCallerIdentity"], 1);
+}
+
+// ---------------------------------------------------------------------------
+// Colour
+// ---------------------------------------------------------------------------
+
+const ESC: char = '\u{1b}';
+
+#[test]
+fn output_to_a_pipe_has_no_escape_codes_with_or_without_no_color() {
+    let account = account();
+    let (_dir, spec) = write_spec(&flow_spec(&[], ""));
+    let runs = [
+        plan(&account.moto, &spec, &[]),
+        plan(&account.moto, &spec, &["--no-color"]),
+        Run::of(
+            a2i_fix(&account.moto)
+                .env("NO_COLOR", "1")
+                .arg("plan")
+                .arg("--spec")
+                .arg(&spec),
+        ),
+    ];
+    for run in runs {
+        let run = run.expect_code(0);
+        assert!(run.stdout.contains("Plan:"), "{}", run.stdout);
+        assert!(!run.stdout.contains(ESC), "{:?}", run.stdout);
+        assert!(!run.stderr.contains(ESC), "{:?}", run.stderr);
+    }
+}
+
+/// The plan's stdout on a pseudo-terminal (stderr, where the spinner goes,
+/// discarded), for `extra_env` and `args`.
+fn plan_on_a_terminal(spec: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> String {
+    let account = account();
+    let bin = assert_cmd::cargo::cargo_bin("a2i-fix");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec "$0" "$@" 2>/dev/null"#)
+        .arg(bin)
+        .arg("plan")
+        .arg("--spec")
+        .arg(spec)
+        .args(args);
+    account.moto.configure(&mut cmd);
+    cmd.env_remove("NO_COLOR");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawning on a pty");
+    session.exp_eof().expect("the plan ends")
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let (_dir, spec) = write_spec(&flow_spec(&[], ""));
+    let coloured = plan_on_a_terminal(&spec, &[], &[]);
+    assert!(coloured.contains("Plan:"), "{coloured:?}");
+    assert!(coloured.contains(ESC), "no colour on a terminal: {coloured:?}");
+    for (env, args) in [
+        (&[("NO_COLOR", "1")][..], &[][..]),
+        (&[][..], &["--no-color"][..]),
+    ] {
+        let plain = plan_on_a_terminal(&spec, env, args);
+        assert!(plain.contains("Plan:"), "{plain:?}");
+        assert!(!plain.contains(ESC), "{env:?} {args:?}: {plain:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// No credentials
+// ---------------------------------------------------------------------------
+
+#[test]
+fn no_credentials_fails_with_how_to_configure_them() {
+    // Accepts connections (the kernel's backlog) and never answers: the
+    // instance-metadata probe can only time out. Never the real address.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("binding a silent port");
+    let port = silent.local_addr().expect("silent port").port();
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut cmd = a2i_fix_without_aws(home.path());
+    cmd.env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", home.path().join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("no-aws-credentials"),
+        )
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        // A hang guard, not a benchmark.
+        .timeout(Duration::from_secs(20))
+        .arg("plan")
+        .arg("--spec")
+        .arg(example("custom-task.toml"));
+    let run = Run::of(&mut cmd).expect_code(1);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(run.stderr.contains("credentials"), "{}", run.stderr);
+    assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);
+    assert!(run.stderr.contains("aws configure"), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    drop(silent);
+}
