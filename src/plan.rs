@@ -384,7 +384,9 @@ impl Builder<'_> {
                     subject.to_string(),
                     Some(rid),
                     format!(
-                        "{rid} {what}: {reason}. An Allow cannot override a Deny, so a2i-fix adds none: remove or narrow the Deny."
+                        // The engine's reason already says that an Allow
+                        // cannot override the Deny and what to do about it.
+                        "{rid} {what}: {reason}. a2i-fix adds no grant for it."
                     ),
                 );
                 false

@@ -97,7 +97,12 @@ output = "s3://acme-a2i-output/reviews/"
     std::fs::write(dir.path().join("a2i.toml"), text).expect("writing the spec");
     let run = Run::of(a2i_fix_without_aws(dir.path()).arg("validate")).expect_code(1);
     // The key may carry the list index; the line and the name must be there.
-    assert!(run.stderr.contains("a2i.toml:4: `flow_definition[0].input_buckets"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a2i.toml:4: `flow_definition[0].input_buckets"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("Acme_Input"), "{}", run.stderr);
 }
 
@@ -270,10 +275,8 @@ fn aws_error(spec: &str, args: &[&str], fragments: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a2i.toml");
     std::fs::write(&path, spec).expect("writing the spec");
-    let before = account_contents(&account.moto);
     let run = plan(&account.moto, &path, args).expect_code(1);
-    let after = account_contents(&account.moto);
-    assert_eq!(before, after, "a failed plan changed the account");
+    account.assert_unchanged("a failed `plan`");
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     for fragment in fragments {
         assert!(
@@ -420,7 +423,9 @@ fn detailed_exitcode_is_2_with_changes_and_0_without() {
 fn json_plan_has_the_documented_fields() {
     let account = account();
     let (_dir, spec) = write_spec(&flow_spec(&[("kms_key", "\"alias/err-key\"")], ""));
-    let json = plan(&account.moto, &spec, &["--json"]).expect_code(0).json();
+    let json = plan(&account.moto, &spec, &["--json"])
+        .expect_code(0)
+        .json();
     assert_eq!(json["format_version"], 1, "{json:#}");
     assert_eq!(json["account_id"], ACCOUNT_ID);
     assert_eq!(json["region"], common::REGION);
@@ -428,10 +433,7 @@ fn json_plan_has_the_documented_fields() {
     assert!(!list.is_empty());
     for c in list {
         assert!(c["address"].is_string(), "{c:#}");
-        assert!(
-            c["action"] == "create" || c["action"] == "update",
-            "{c:#}"
-        );
+        assert!(c["action"] == "create" || c["action"] == "update", "{c:#}");
         let reqs = c["requirements"].as_array().expect("requirements list");
         assert!(!reqs.is_empty(), "{c:#}");
         assert!(
@@ -439,10 +441,7 @@ fn json_plan_has_the_documented_fields() {
                 .all(|r| r.as_str().is_some_and(|r| r.starts_with('R'))),
             "{c:#}"
         );
-        assert!(
-            c["reason"].as_str().is_some_and(|r| !r.is_empty()),
-            "{c:#}"
-        );
+        assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{c:#}");
         assert!(c["before"].is_string() || c["before"].is_null(), "{c:#}");
         // `after` is the document to write, itself JSON.
         let _ = after(c);
@@ -517,7 +516,8 @@ fn plan_on_a_terminal(spec: &Path, extra_env: &[(&str, &str)], args: &[&str]) ->
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawning on a pty");
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawning on a pty");
     session.exp_eof().expect("the plan ends")
 }
 
@@ -526,7 +526,10 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     let (_dir, spec) = write_spec(&flow_spec(&[], ""));
     let coloured = plan_on_a_terminal(&spec, &[], &[]);
     assert!(coloured.contains("Plan:"), "{coloured:?}");
-    assert!(coloured.contains(ESC), "no colour on a terminal: {coloured:?}");
+    assert!(
+        coloured.contains(ESC),
+        "no colour on a terminal: {coloured:?}"
+    );
     for (env, args) in [
         (&[("NO_COLOR", "1")][..], &[][..]),
         (&[][..], &["--no-color"][..]),

@@ -68,7 +68,10 @@ fn every_example_in_plans_is_tested() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     found.sort();
-    assert_eq!(found, EXAMPLES, "add the new example to EXAMPLES and to for_each_example!");
+    assert_eq!(
+        found, EXAMPLES,
+        "add the new example to EXAMPLES and to for_each_example!"
+    );
 }
 
 /// What each example asks of the account (from its comments and
@@ -151,11 +154,9 @@ const CORS_RECEIPTS: &str = "aws_s3_bucket_cors_configuration.acme-a2i-receipts"
 /// `--detailed-exitcode` and JSON, checking that neither wrote anything.
 fn plan_read_only(account: &Account, example_file: &str, text_code: i32) -> (Run, Value) {
     let spec = example(example_file);
-    let before = account_contents(&account.moto);
     let text = plan(&account.moto, &spec, &["--detailed-exitcode"]).expect_code(text_code);
     let json = plan_json(&account.moto, &spec);
-    let after = account_contents(&account.moto);
-    assert_eq!(before, after, "`plan` changed the account");
+    account.assert_unchanged("`plan`");
     (text, json)
 }
 
@@ -179,7 +180,11 @@ fn assert_summary_line(text: &Run, json: &Value) {
     let add = json["summary"]["add"].as_u64().unwrap_or(u64::MAX);
     let change = json["summary"]["change"].as_u64().unwrap_or(u64::MAX);
     let line = format!("Plan: {add} to add, {change} to change, 0 to destroy.");
-    assert!(text.stdout.contains(&line), "no `{line}` in:\n{}", text.stdout);
+    assert!(
+        text.stdout.contains(&line),
+        "no `{line}` in:\n{}",
+        text.stdout
+    );
     let rows = summary_rows(json);
     let creates = rows.iter().filter(|r| r.1 == "create").count() as u64;
     let updates = rows.iter().filter(|r| r.1 == "update").count() as u64;
@@ -278,9 +283,15 @@ fn nothing_set_up_plans_every_requirement(example_file: &str) {
     }
     // The new role is created where the spec says, assumable by SageMaker.
     let role = change(&json, FLOW_ROLE_ADDR).expect("the flow role");
-    assert_eq!(role["target"], json!({"type": "role", "name": FLOW_ROLE, "path": "/"}));
+    assert_eq!(
+        role["target"],
+        json!({"type": "role", "name": FLOW_ROLE, "path": "/"})
+    );
     let trust = after(role);
-    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "sagemaker.amazonaws.com");
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"],
+        "sagemaker.amazonaws.com"
+    );
     assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRole");
     // The key policy keeps the root statement and adds the flow role.
     if let Some(key_change) = change(&json, &key) {
@@ -659,8 +670,12 @@ async fn seed_blocked_by_deny(s: common::Seed) -> String {
         "Statement": [{"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::acme-a2i-*/*",
                        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
     });
-    s.inline_policy(PREVIEW_ROLE, "deny-insecure-reads", &conditional.to_string())
-        .await;
+    s.inline_policy(
+        PREVIEW_ROLE,
+        "deny-insecure-reads",
+        &conditional.to_string(),
+    )
+    .await;
     key_id
 }
 
@@ -690,6 +705,14 @@ fn a_deny_is_a_warning_not_a_change(example_file: &str) {
         "{}",
         flow_warnings[0]
     );
+    // What to do is said once (it was said twice: the engine's reason and
+    // the planner's own sentence both told the user to narrow the Deny).
+    assert_eq!(
+        flow_warnings[0].matches("remove or narrow").count(),
+        1,
+        "{}",
+        flow_warnings[0]
+    );
     assert!(
         text.stdout.contains("Warning: role `A2IFlowRole` (R2)"),
         "{}",
@@ -699,7 +722,10 @@ fn a_deny_is_a_warning_not_a_change(example_file: &str) {
     // The flow role's policy still gets everything else, but no read of the
     // denied input.
     let flow = change(&json, FLOW_POLICY_ADDR).expect("the flow role's policy");
-    let denied = ("s3:getobject".to_string(), format!("arn:aws:s3:::{INPUT}/*"));
+    let denied = (
+        "s3:getobject".to_string(),
+        format!("arn:aws:s3:::{INPUT}/*"),
+    );
     let granted = allowed(&after(flow));
     assert!(!granted.contains(&denied), "{flow:#}");
     let other_reads: Vec<&str> = asks
@@ -744,4 +770,47 @@ fn a_deny_is_a_warning_not_a_change(example_file: &str) {
 
 mod a_deny_is_a_warning_not_a_change {
     for_each_example!(a_deny_is_a_warning_not_a_change);
+}
+
+// ---------------------------------------------------------------------------
+// The "nothing was written" check itself
+// ---------------------------------------------------------------------------
+
+/// `Account::assert_unchanged` is only as good as `read_account`: every kind
+/// of write a plan can describe must show up in it.
+#[test]
+fn account_reader_sees_every_kind_of_write_a_plan_describes() {
+    let account = Account::start(|s| async move { seed_nothing(&s).await });
+    let mut kinds = BTreeSet::new();
+    // shared-role has every kind of change but a user attachment; textract,
+    // planned afterwards, adds that one.
+    for example_file in ["shared-role.toml", "textract.toml"] {
+        let json = plan_json(&account.moto, &example(example_file));
+        block_on(async {
+            let seed = account.moto.seed().await;
+            let mut before = read_account(&seed.c).await;
+            for c in changes(&json) {
+                let single = json!({ "changes": [c] });
+                write_after_documents(&seed, &single).await;
+                let after = read_account(&seed.c).await;
+                assert_ne!(before, after, "writing {} went unseen", c["address"]);
+                before = after;
+                let kind = c["target"]["type"].as_str().unwrap_or_default().to_string();
+                kinds.insert(format!("{kind} {}", c["target"]["kind"]));
+            }
+        });
+    }
+    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "attachment \"Role\"",
+            "attachment \"User\"",
+            "bucket_cors null",
+            "inline_policy null",
+            "key_policy null",
+            "role null",
+            "trust_policy null",
+        ]
+    );
 }

@@ -74,7 +74,9 @@ pub fn flow_role_arn() -> String {
 
 /// `plans/NAME` at the repository root.
 pub fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans")
+        .join(name)
 }
 
 /// Run `future` on a fresh single-threaded runtime.
@@ -287,8 +289,7 @@ pub async fn write_after_documents(seed: &Seed, plan: &Value) {
                 .await;
             }
             Some("key_policy") => {
-                seed.key_policy(&str_of(&target["key_id"]), &document)
-                    .await;
+                seed.key_policy(&str_of(&target["key_id"]), &document).await;
             }
             Some("attachment") => {
                 let arn: String = serde_json::from_str(&document).unwrap_or_else(|e| {
@@ -322,12 +323,11 @@ pub async fn write_after_documents(seed: &Seed, plan: &Value) {
 pub async fn read_account(c: &Clients) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
 
-    let buckets = c
-        .s3
-        .list_buckets()
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("ListBuckets: {e:?}"));
+    let buckets =
+        c.s3.list_buckets()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListBuckets: {e:?}"));
     for bucket in buckets.buckets() {
         let name = bucket.name().unwrap_or_default().to_string();
         let cors = match c.s3.get_bucket_cors().bucket(&name).send().await {
@@ -455,10 +455,13 @@ pub fn account_contents(moto: &Moto) -> BTreeMap<String, String> {
 // Account states (issue 3, "How it is shown to work")
 // ---------------------------------------------------------------------------
 
-/// A seeded moto server; `key_id` is the id of the key behind `alias/a2i-output`.
+/// A seeded moto server; `key_id` is what the seed function returned (the
+/// id of the key behind `alias/a2i-output` for the states below).
 pub struct Account {
     pub moto: Moto,
     pub key_id: String,
+    /// The account as seeded ([`read_account`]), for shared accounts.
+    baseline: Option<BTreeMap<String, String>>,
 }
 
 impl Account {
@@ -473,7 +476,11 @@ impl Account {
             let s = moto.seed().await;
             seed(s).await
         });
-        Account { moto, key_id }
+        Account {
+            moto,
+            key_id,
+            baseline: None,
+        }
     }
 
     /// The server of `cell`, started and seeded by the first test that asks.
@@ -482,7 +489,36 @@ impl Account {
         F: FnOnce(Seed) -> Fut,
         Fut: Future<Output = String>,
     {
-        cell.get_or_init(|| Account::start(seed))
+        cell.get_or_init(|| {
+            let mut account = Account::start(seed);
+            let baseline = account_contents(&account.moto);
+            account.baseline = Some(baseline);
+            account
+        })
+    }
+
+    /// Panic unless a shared account still holds exactly what it was seeded
+    /// with. Nothing writes to a shared account after seeding, so any
+    /// difference was written by the command under test (whichever test ran
+    /// it: tests run concurrently, and a write by one fails the others too).
+    pub fn assert_unchanged(&self, what: &str) {
+        let baseline = self
+            .baseline
+            .as_ref()
+            .unwrap_or_else(|| panic!("`assert_unchanged` on an account that is not shared"));
+        assert!(
+            baseline.contains_key(&format!("key {} policy", self.key_id)),
+            "the account reader missed the seeded key: {baseline:#?}"
+        );
+        let now = account_contents(&self.moto);
+        if &now != baseline {
+            let changed: Vec<&String> = now
+                .keys()
+                .chain(baseline.keys())
+                .filter(|k| now.get(*k) != baseline.get(*k))
+                .collect();
+            panic!("{what} changed the account: {changed:?}");
+        }
     }
 
     pub fn key_policy_address(&self) -> String {
@@ -512,7 +548,14 @@ pub fn nothing_set_up() -> &'static Account {
 
 /// The output prefixes (under `acme-a2i-output/`) of all the examples.
 pub const ALL_OUTPUT_PREFIXES: [&str; 8] = [
-    "claims", "id-checks", "invoices", "moderation", "receipts", "reviews", "sentiment", "textract",
+    "claims",
+    "id-checks",
+    "invoices",
+    "moderation",
+    "receipts",
+    "reviews",
+    "sentiment",
+    "textract",
 ];
 
 /// Attach what every example's callers need (R6, R7, R8).
