@@ -371,6 +371,45 @@ fn wrong_account_id_is_refused_and_nothing_is_written() {
 }
 
 #[test]
+fn arns_of_another_account_without_account_id_are_refused() {
+    // No `account_id`: the ARNs in the spec bind it to their account.
+    aws_error(
+        &flow_spec(
+            &[],
+            "\n[[human_loop_caller]]\nprincipal = \"arn:aws:iam::111122223333:role/err-caller\"\nuses = [\"custom\"]\n",
+        ),
+        &[],
+        &["`111122223333`", &format!("`{ACCOUNT_ID}`")],
+    );
+}
+
+#[test]
+#[ignore = "BUG: a role ARN whose path differs from the existing role's is planned against \
+            the existing role without a word (spec `role/other/NAME`, account `role/NAME`); \
+            the flow definition's RoleArn from the spec does not exist. Needs the spec's \
+            path to reach the planner (RoleNeeds has only a defaulted `path`)."]
+fn role_arn_with_another_path_than_the_existing_role_is_refused() {
+    // `ErrFlowRole` exists at path `/`.
+    let run = aws_error(
+        &flow_spec(
+            &[(
+                "role",
+                "\"arn:aws:iam::123456789012:role/other/ErrFlowRole\"",
+            )],
+            "",
+        ),
+        &[],
+        &["ErrFlowRole", "path"],
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("arn:aws:iam::{ACCOUNT_ID}:role/ErrFlowRole")),
+        "the real ARN is not named:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn broken_existing_key_policy_is_named_and_nothing_is_written() {
     aws_error(
         &flow_spec(&[("kms_key", "\"alias/err-broken-key\"")], ""),
@@ -494,7 +533,8 @@ fn output_to_a_pipe_has_no_escape_codes_with_or_without_no_color() {
         let run = run.expect_code(0);
         assert!(run.stdout.contains("Plan:"), "{}", run.stdout);
         assert!(!run.stdout.contains(ESC), "{:?}", run.stdout);
-        assert!(!run.stderr.contains(ESC), "{:?}", run.stderr);
+        // No spinner either: stderr is not a terminal.
+        assert_eq!(run.stderr, "");
     }
 }
 
@@ -567,7 +607,11 @@ fn no_credentials_fails_with_how_to_configure_them() {
         .arg("plan")
         .arg("--spec")
         .arg(example("custom-task.toml"));
+    let started = std::time::Instant::now();
     let run = Run::of(&mut cmd).expect_code(1);
+    // For the log only: the issue's two seconds are not asserted here, the
+    // machine running the tests may be busy.
+    eprintln!("failed after {:?}", started.elapsed());
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     assert!(run.stderr.contains("credentials"), "{}", run.stderr);
     assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);

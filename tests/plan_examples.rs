@@ -655,9 +655,29 @@ mod partially_right_plans_only_what_is_missing {
 /// Nothing set up, except that the flow role exists (trusting Lambda) with an
 /// explicit Deny of `s3:GetObject` on the input, and the preview role has a
 /// Deny of `s3:GetObject` on every `acme-a2i-*` bucket under a condition.
+/// The other problems a plan cannot fix are there too: the flow role has a
+/// permissions boundary, the output bucket encrypts with a KMS key no example
+/// names, and `acme-a2i-receipts` with the examples' own key (covered, so no
+/// warning for it).
 async fn seed_blocked_by_deny(s: common::Seed) -> String {
     let key_id = seed_nothing(&s).await;
     s.role(FLOW_ROLE, common::LAMBDA_TRUST).await;
+    let boundary = s
+        .managed_policy(
+            "A2IBoundary",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .await;
+    s.c.iam
+        .put_role_permissions_boundary()
+        .role_name(FLOW_ROLE)
+        .permissions_boundary(&boundary)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put permissions boundary: {e:?}"));
+    let (_, other_key_arn) = s.key(None).await;
+    s.bucket_kms_encryption(OUTPUT, &other_key_arn).await;
+    s.bucket_kms_encryption(RECEIPTS, KEY_ALIAS).await;
     let deny = json!({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "NoReadsOfInput", "Effect": "Deny", "Action": "s3:GetObject",
@@ -766,6 +786,28 @@ fn a_deny_is_a_warning_not_a_change(example_file: &str) {
             "{c:#}"
         );
     }
+
+    // The boundary and the uncovered default encryption: one warning each,
+    // with what to do; the covered encryption of acme-a2i-receipts: none.
+    let all = json["warnings"].as_array().expect("a warnings list");
+    let boundary: Vec<&Value> = all
+        .iter()
+        .filter(|w| w["subject"] == "role `A2IFlowRole`" && w["requirement"].is_null())
+        .collect();
+    assert_eq!(boundary.len(), 1, "{json:#}");
+    assert!(str_of(&boundary[0]["message"]).contains("A2IBoundary"));
+    let encryption = warnings_about(&json, "bucket `acme-a2i-output`", "R5");
+    assert_eq!(encryption.len(), 1, "{json:#}");
+    assert!(encryption[0].contains("SSE-KMS"), "{}", encryption[0]);
+    assert!(encryption[0].contains("kms_key"), "{}", encryption[0]);
+    assert!(
+        all.iter()
+            .all(|w| w["subject"] != "bucket `acme-a2i-receipts`"),
+        "{json:#}"
+    );
+    // Every warning is printed in the text plan too.
+    let printed = text.stdout.matches("Warning: ").count();
+    assert_eq!(printed, all.len(), "{}", text.stdout);
 }
 
 mod a_deny_is_a_warning_not_a_change {
