@@ -171,7 +171,14 @@ async fn resolve_region(
     );
     match tokio::time::timeout_at(deadline, chain.region()).await {
         Ok(Some(region)) => Ok(region),
-        _ => Err(anyhow!("no AWS region configured: {REGION_HELP}")),
+        // A mistyped profile name also ends here: name it, or the user looks
+        // for a missing region in a profile that does not exist.
+        _ => match &options.profile {
+            Some(profile) => Err(anyhow!(
+                "no AWS region configured for profile `{profile}`: check that the profile exists in your AWS config file, or {REGION_HELP}"
+            )),
+            None => Err(anyhow!("no AWS region configured: {REGION_HELP}")),
+        },
     }
 }
 

@@ -721,10 +721,9 @@ fn unknown_profile_is_named() {
     account.assert_unchanged("a failed `plan`");
 }
 
+/// Regression: with no region configured, a mistyped `--profile` used to
+/// fail with `no AWS region configured` alone, never naming the profile.
 #[test]
-#[ignore = "BUG (wording): with no region configured, `--profile no-such-profile` fails with \
-            `no AWS region configured ... set region in your profile`, without saying that \
-            the profile does not exist"]
 fn unknown_profile_is_named_even_without_a_region() {
     let account = account();
     let home = home_with_profile();
