@@ -738,3 +738,94 @@ fn unknown_profile_is_named_even_without_a_region() {
     .expect_code(1);
     assert!(run.stderr.contains("no-such-profile"), "{}", run.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// A denied read
+// ---------------------------------------------------------------------------
+
+/// POST `body` to moto's control API at `path` (no HTTP client in the
+/// dev-dependencies; this is one request on loopback).
+fn moto_control(moto: &common::Moto, path: &str, body: &str) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", moto.port)).expect("connecting to moto");
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("writing to moto");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("reading moto's answer");
+    assert!(
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{path}: {response}"
+    );
+}
+
+#[test]
+fn denied_read_names_the_call_the_resource_and_the_iam_action() {
+    // moto enforces IAM policies once `/moto-api/reset-auth` says so: a user
+    // whose policy denies `s3:GetBucketCORS` runs the plan.
+    // The seed returns the reader's access key id and secret, one per line.
+    let account = Account::start(|s| async move {
+        s.bucket("denied-input").await;
+        s.bucket("denied-output").await;
+        s.role("DeniedFlowRole", SAGEMAKER_TRUST).await;
+        s.user("a2i-reader").await;
+        s.c.iam
+            .put_user_policy()
+            .user_name("a2i-reader")
+            .policy_name("read-all-but-cors")
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"s3:GetBucketCORS","Resource":"*"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put user policy: {e:?}"));
+        let key =
+            s.c.iam
+                .create_access_key()
+                .user_name("a2i-reader")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("create access key: {e:?}"));
+        let key = key.access_key.expect("an access key");
+        format!("{}\n{}", key.access_key_id, key.secret_access_key)
+    });
+    let (key_id, secret) = account
+        .key_id
+        .split_once('\n')
+        .expect("the reader's key id and secret");
+    let baseline = account_contents(&account.moto);
+    let (_dir, spec) = write_spec(
+        "[[flow_definition]]\nname = \"denied\"\nrole = \"DeniedFlowRole\"\ninput_buckets = [\"denied-input\"]\noutput = \"s3://denied-output/out/\"\n",
+    );
+
+    moto_control(&account.moto, "/moto-api/reset-auth", "0");
+    let run = Run::of(
+        a2i_fix(&account.moto)
+            .env("AWS_ACCESS_KEY_ID", key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .arg("plan")
+            .arg("--spec")
+            .arg(&spec),
+    );
+    moto_control(&account.moto, "/moto-api/reset-auth", "inf");
+
+    let run = run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "access denied calling `GetBucketCors` on bucket `denied-input`: a2i-fix needs `s3:GetBucketCORS`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        account_contents(&account.moto),
+        baseline,
+        "a failed plan wrote"
+    );
+}
