@@ -766,7 +766,7 @@ fn moto_control(moto: &common::Moto, path: &str, body: &str) {
 }
 
 #[test]
-fn denied_read_names_the_call_the_resource_and_the_iam_action() {
+fn denied_read_and_rejected_credentials_are_named() {
     // moto enforces IAM policies once `/moto-api/reset-auth` says so: a user
     // whose policy denies `s3:GetBucketCORS` runs the plan.
     // The seed returns the reader's access key id and secret, one per line.
@@ -813,8 +813,28 @@ fn denied_read_names_the_call_the_resource_and_the_iam_action() {
             .arg("--spec")
             .arg(&spec),
     );
+    // Keys that no user has: AWS rejects the credentials themselves.
+    let unknown = Run::of(
+        a2i_fix(&account.moto)
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .arg("plan")
+            .arg("--spec")
+            .arg(&spec),
+    );
     moto_control(&account.moto, "/moto-api/reset-auth", "inf");
 
+    let unknown = unknown.expect_code(1);
+    assert!(
+        unknown.stderr.contains("AWS rejected the credentials"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(
+        unknown.stderr.contains("aws configure"),
+        "{}",
+        unknown.stderr
+    );
     let run = run.expect_code(1);
     assert!(
         run.stderr.contains(
