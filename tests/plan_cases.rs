@@ -192,3 +192,51 @@ fn a2i_statement_changed_by_hand_is_replaced_and_the_plan_says_so() {
         text.stdout
     );
 }
+
+#[test]
+fn warnings_alone_are_not_changes_for_the_exit_code() {
+    // rekognition.toml fully met, except that a Deny blocks the input read.
+    let account = Account::start(|s| async move {
+        let key_id = seed_nothing(&s).await;
+        s.put_cors(INPUT, &[common::cors_rule(&["GET"], &["*"])])
+            .await;
+        s.role(FLOW_ROLE, SAGEMAKER_TRUST).await;
+        let granted = json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "AllowA2IReadInput", "Effect": "Allow", "Action": "s3:GetObject",
+                 "Resource": format!("arn:aws:s3:::{INPUT}/*")},
+                {"Sid": "AllowA2IWriteOutput", "Effect": "Allow", "Action": "s3:PutObject",
+                 "Resource": format!("arn:aws:s3:::{OUTPUT}/moderation/*")}
+            ]
+        });
+        s.inline_policy(FLOW_ROLE, OWNED, &granted.to_string())
+            .await;
+        let deny = json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": format!("arn:aws:s3:::{INPUT}/*")}]
+        });
+        s.inline_policy(FLOW_ROLE, "quarantine", &deny.to_string())
+            .await;
+        s.attach_role_policy(CALLER_ROLE, INTEGRATED_API).await;
+        key_id
+    });
+    let run = plan(
+        &account.moto,
+        &example("rekognition.toml"),
+        &["--detailed-exitcode"],
+    )
+    .expect_code(0);
+    assert!(
+        run.stdout
+            .contains("No changes. A2I permissions are up to date."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Warning: role `A2IFlowRole` (R2)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("quarantine"), "{}", run.stdout);
+}
