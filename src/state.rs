@@ -91,3 +91,31 @@ pub struct AccountState {
     /// Number of API calls made, by operation (`iam:GetRole`, ...).
     pub api_calls: BTreeMap<String, u64>,
 }
+
+/// Why reading the state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Read exactly what `needs` requires (stub: the state branch implements it).
+pub async fn read_state(
+    _clients: &crate::aws::Clients,
+    _needs: &crate::requirements::Needs,
+) -> Result<AccountState, StateError> {
+    todo!()
+}
+
+/// Re-read one target's current document, in the form `read_state` stores.
+pub async fn read_current(
+    _clients: &crate::aws::Clients,
+    _target: &crate::plan::Target,
+) -> Result<Option<String>, StateError> {
+    todo!()
+}
+
+/// The same form as `read_current`, from an `AccountState`.
+pub fn current_from_state(_state: &AccountState, _target: &crate::plan::Target) -> Option<String> {
+    todo!()
+}
