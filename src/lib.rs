@@ -4,8 +4,10 @@
 //! -> `plan` (pure) -> `render` / `apply`.
 
 pub mod aws;
+pub mod journal;
 pub mod plan;
 pub mod policy;
 pub mod requirements;
+pub mod saved;
 pub mod spec;
 pub mod state;
