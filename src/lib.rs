@@ -3,6 +3,7 @@
 //! desired state (`spec`) -> needs (`requirements`) + current state (`state`)
 //! -> `plan` (pure) -> `render` / `apply`.
 
+pub mod apply;
 pub mod aws;
 pub mod journal;
 pub mod plan;
