@@ -163,21 +163,34 @@ impl Journal {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
-        let now = SystemTime::now();
-        let name = format!(
-            "journal-{}-{}.jsonl",
-            compact_timestamp(now),
+        let stem = format!(
+            "journal-{}-{}",
+            compact_timestamp(SystemTime::now()),
             std::process::id()
         );
-        let path = dir.join(name);
-        let mut options = OpenOptions::new();
-        options.append(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(&path).map_err(|e| werr(&path, e))?;
+        // Two applies in one second from one process (a library caller)
+        // get `-2`, `-3`, ...: a journal is never reused or overwritten.
+        let mut n = 1;
+        let (file, path) = loop {
+            let name = if n == 1 {
+                format!("{stem}.jsonl")
+            } else {
+                format!("{stem}-{n}.jsonl")
+            };
+            let path = dir.join(name);
+            let mut options = OpenOptions::new();
+            options.append(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            match options.open(&path) {
+                Ok(file) => break (file, path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => return Err(werr(&path, e)),
+            }
+        };
         // Make the new directory entry durable too, so a crash right after
         // the first write still leaves the file in place.
         if let Ok(d) = File::open(dir) {
@@ -627,6 +640,16 @@ mod tests {
         );
         assert_eq!(j.steps[1].verified_fingerprint, None);
         assert_eq!(j.end, Some(EndOutcome::NotConverged));
+    }
+
+    #[test]
+    fn a_second_journal_in_the_same_second_gets_its_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Journal::create(dir.path(), header()).unwrap();
+        let b = Journal::create(dir.path(), header()).unwrap();
+        assert_ne!(a.path(), b.path());
+        assert_eq!(read_journal(a.path()).unwrap().header, header());
+        assert_eq!(read_journal(b.path()).unwrap().header, header());
     }
 
     #[test]

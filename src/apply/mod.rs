@@ -704,116 +704,168 @@ fn parse_cors(text: &str, what: &str) -> Result<CorsConfiguration, String> {
 fn guards(plan: &Plan, currents: &[Option<String>], options: &ApplyOptions) -> Vec<Refusal> {
     let rollback = plan.spec_hash.is_empty();
     let mut refusals = Vec::new();
-    let mut inline_by_role: BTreeMap<&str, Vec<PolicyDocument>> = BTreeMap::new();
+    // Role -> (address of its first inline change, the inline documents written).
+    let mut inline_by_role: BTreeMap<&str, (&str, Vec<PolicyDocument>)> = BTreeMap::new();
     for (change, current) in plan.changes.iter().zip(currents) {
-        let result = guard_one(
-            change,
-            current.as_deref(),
-            rollback,
-            options,
-            &mut inline_by_role,
-        );
-        if let Err(reason) = result {
+        let mut inline = None;
+        let reasons = guard_one(change, current.as_deref(), rollback, options, &mut inline);
+        if let (Some(doc), Target::InlinePolicy { role, .. }) = (inline, &change.target) {
+            inline_by_role
+                .entry(role.as_str())
+                .or_insert_with(|| (change.address.as_str(), Vec::new()))
+                .1
+                .push(doc);
+        }
+        if !reasons.is_empty() {
             refusals.push(Refusal {
                 address: change.address.clone(),
-                reason,
+                reason: reasons.join("; "),
             });
         }
     }
-    for (role, docs) in &inline_by_role {
+    for (role, (address, docs)) in &inline_by_role {
         let refs: Vec<&PolicyDocument> = docs.iter().collect();
         if let Err(e) = limits::check_inline_policies(role, &refs) {
-            refusals.push(Refusal {
-                address: format!("aws_iam_role.{role}"),
-                reason: e.to_string(),
-            });
+            match refusals.iter_mut().find(|r| r.address == *address) {
+                Some(r) => r.reason = format!("{}; {e}", r.reason),
+                None => refusals.push(Refusal {
+                    address: address.to_string(),
+                    reason: e.to_string(),
+                }),
+            }
         }
     }
     refusals
 }
 
-fn guard_one<'p>(
-    change: &'p Change,
+/// The guards of one change, every failing one (see module docs). An
+/// inline policy's parsed document is handed back for the per-role total.
+fn guard_one(
+    change: &Change,
     current: Option<&str>,
     rollback: bool,
     options: &ApplyOptions,
-    inline_by_role: &mut BTreeMap<&'p str, Vec<PolicyDocument>>,
-) -> Result<(), String> {
+    inline: &mut Option<PolicyDocument>,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
     if change.action == Action::Delete {
         if change.after.is_some() {
-            return Err("a delete carries no document".to_string());
+            reasons.push("a delete carries no document".to_string());
         }
-        return Ok(());
+        return reasons;
     }
     let Some(after) = change.after.as_deref() else {
-        return Err("the change has no document to write".to_string());
+        return vec!["the change has no document to write".to_string()];
     };
     if serde_json::from_str::<serde_json::Value>(after).is_err() {
-        return Err("the document to write is not valid JSON".to_string());
+        return vec!["the document to write is not valid JSON".to_string()];
     }
-    let lim = |e: limits::LimitError| e.to_string();
-    match &change.target {
+    let mut check = |r: Result<(), limits::LimitError>| {
+        if let Err(e) = r {
+            reasons.push(e.to_string());
+        }
+    };
+    let parsed = match &change.target {
         Target::BucketCors { bucket } => {
-            let new = parse_cors(after, "the CORS configuration to write")?;
-            limits::check_cors(bucket, &new).map_err(lim)?;
-            if !rollback && let Some(cur) = current {
-                let old = parse_cors(cur, "the current CORS configuration")?;
-                limits::check_cors_nothing_lost(bucket, &old, &new).map_err(lim)?;
-            }
+            parse_cors(after, "the CORS configuration to write").map(|new| {
+                check(limits::check_cors(bucket, &new));
+                if !rollback && let Some(cur) = current {
+                    match parse_cors(cur, "the current CORS configuration") {
+                        Ok(old) => check(limits::check_cors_nothing_lost(bucket, &old, &new)),
+                        Err(e) => check(Err(unsafe_doc(&change.address, e))),
+                    }
+                }
+            })
         }
         Target::Role { name, .. } => {
-            let new = parse_policy(after, "the trust policy of the new role")?;
-            limits::check_trust_policy(name, &new).map_err(lim)?;
+            parse_policy(after, "the trust policy of the new role").map(|new| {
+                check(limits::check_trust_policy(name, &new));
+            })
         }
         Target::TrustPolicy { role } => {
-            let new = parse_policy(after, "the trust policy to write")?;
-            limits::check_trust_policy(role, &new).map_err(lim)?;
-            if !rollback && let Some(cur) = current {
-                let old = parse_policy(cur, "the current trust policy")?;
-                limits::check_nothing_lost(&change.address, &old, &new, &change.replaced_sids)
-                    .map_err(lim)?;
-            }
+            parse_policy(after, "the trust policy to write").map(|new| {
+                check(limits::check_trust_policy(role, &new));
+                if !rollback && let Some(cur) = current {
+                    match parse_policy(cur, "the current trust policy") {
+                        Ok(old) => check(limits::check_nothing_lost(
+                            &change.address,
+                            &old,
+                            &new,
+                            &change.replaced_sids,
+                        )),
+                        Err(e) => check(Err(unsafe_doc(&change.address, e))),
+                    }
+                }
+            })
         }
-        Target::InlinePolicy { role, .. } => {
-            let new = parse_policy(after, "the inline policy to write")?;
-            if !rollback && let Some(cur) = current {
-                let old = parse_policy(cur, "the current inline policy")?;
-                limits::check_nothing_lost(&change.address, &old, &new, &change.replaced_sids)
-                    .map_err(lim)?;
-            }
-            inline_by_role.entry(role.as_str()).or_default().push(new);
+        Target::InlinePolicy { .. } => {
+            parse_policy(after, "the inline policy to write").map(|new| {
+                if !rollback && let Some(cur) = current {
+                    match parse_policy(cur, "the current inline policy") {
+                        Ok(old) => check(limits::check_nothing_lost(
+                            &change.address,
+                            &old,
+                            &new,
+                            &change.replaced_sids,
+                        )),
+                        Err(e) => check(Err(unsafe_doc(&change.address, e))),
+                    }
+                }
+                *inline = Some(new);
+            })
         }
         Target::KeyPolicy { key_id, .. } => {
-            let new = parse_policy(after, "the key policy to write")?;
-            limits::check_key_policy(key_id, &new).map_err(lim)?;
-            if let Some(cur) = current {
-                let old = parse_policy(cur, "the current key policy")?;
-                if !rollback {
-                    limits::check_nothing_lost(&change.address, &old, &new, &change.replaced_sids)
-                        .map_err(lim)?;
+            parse_policy(after, "the key policy to write").map(|new| {
+                check(limits::check_key_policy(key_id, &new));
+                if let Some(cur) = current {
+                    match parse_policy(cur, "the current key policy") {
+                        Ok(old) => {
+                            if !rollback {
+                                check(limits::check_nothing_lost(
+                                    &change.address,
+                                    &old,
+                                    &new,
+                                    &change.replaced_sids,
+                                ));
+                            }
+                            check(limits::check_key_policy_lockout(
+                                key_id,
+                                &old,
+                                &new,
+                                &options.identity.account_id,
+                                Some(options.identity.arn.as_str()),
+                            ));
+                        }
+                        Err(e) => check(Err(unsafe_doc(&change.address, e))),
+                    }
                 }
-                limits::check_key_policy_lockout(
-                    key_id,
-                    &old,
-                    &new,
-                    &options.identity.account_id,
-                    Some(options.identity.arn.as_str()),
-                )
-                .map_err(lim)?;
-            }
+            })
         }
-        Target::Attachment { policy_arn, .. } => {
-            let written: String = serde_json::from_str(after).map_err(|_| {
-                "the document of an attachment must be the policy ARN as a JSON string".to_string()
-            })?;
-            if &written != policy_arn {
-                return Err(format!(
-                    "the document `{written}` does not name the policy to attach `{policy_arn}`"
-                ));
-            }
-        }
+        Target::Attachment { policy_arn, .. } => match serde_json::from_str::<String>(after) {
+            Ok(written) if &written == policy_arn => Ok(()),
+            Ok(written) => Err(format!(
+                "the document `{written}` does not name the policy to attach `{policy_arn}`"
+            )),
+            Err(_) => Err(
+                "the document of an attachment must be the policy ARN as a JSON string".to_string(),
+            ),
+        },
+    };
+    if let Err(e) = parsed {
+        reasons.push(e);
     }
-    Ok(())
+    reasons
+}
+
+/// A current document that does not parse cannot be checked for losses:
+/// refuse rather than overwrite what we cannot read.
+fn unsafe_doc(address: &str, message: String) -> limits::LimitError {
+    limits::LimitError::Unsafe {
+        document: address.to_string(),
+        message: format!(
+            "{message}; a2i-fix cannot tell what the write would lose, so it will not overwrite it"
+        ),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1222,12 +1274,12 @@ mod tests {
         });
         let check = |doc: &str| {
             let c = change(t.clone(), Action::Create, Some(doc));
-            guard_one(&c, None, false, &opts, &mut BTreeMap::new())
+            guard_one(&c, None, false, &opts, &mut None).join("; ")
         };
-        assert!(check("\"arn:a\"").is_ok());
-        let err = check("\"arn:b\"").unwrap_err();
+        assert_eq!(check("\"arn:a\""), "");
+        let err = check("\"arn:b\"");
         assert!(err.contains("arn:b") && err.contains("arn:a"), "{err}");
-        let err = check("not json").unwrap_err();
+        let err = check("not json");
         assert_eq!(err, "the document to write is not valid JSON");
     }
 
