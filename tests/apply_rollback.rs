@@ -327,3 +327,69 @@ async fn a_journal_cut_by_a_kill_still_rolls_back_by_re_reading() {
     assert!(r.is_success(), "{r}");
     assert_eq!(snapshot(&account, &s).await, start);
 }
+
+#[tokio::test]
+async fn an_interrupt_mid_apply_finishes_the_write_in_flight_and_rollback_restores() {
+    let moto = Moto::start();
+    let account = Account::new(&moto).await;
+    let s = broken_account(&account).await;
+    let clients = moto.clients().await;
+    let start = snapshot(&account, &s).await;
+    let plan = fix_plan(&clients, &s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.concurrency = 1;
+    // Press Ctrl-C as soon as the journal shows the first write done.
+    let interrupt = opts.interrupt.clone();
+    let watched = dir.path().to_path_buf();
+    tokio::spawn(async move {
+        loop {
+            let done = journals(&watched).iter().any(|p| {
+                std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"state\":\"applied\""))
+            });
+            if done {
+                interrupt.trigger();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
+
+    let err = apply::execute(&clients, &plan, &opts).await.unwrap_err();
+
+    let report = err.report().expect("a report");
+    assert!(report.interrupted, "{report}");
+    let applied = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == ChangeStatus::Applied)
+        .count();
+    let skipped = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == ChangeStatus::NotAttempted)
+        .count();
+    assert!(applied >= 1 && skipped >= 1, "{report}");
+    assert_eq!(
+        applied + skipped,
+        plan.changes.len(),
+        "no write failed: {report}"
+    );
+    // The journal is consistent: every write that started has its outcome.
+    let j = journal::read_journal(report.journal.as_deref().unwrap()).unwrap();
+    assert_eq!(j.steps.len(), applied);
+    assert!(j.steps.iter().all(|s| s.outcome == StepOutcome::Applied));
+    assert_eq!(j.end, Some(EndOutcome::Interrupted));
+    assert!(!j.truncated_tail);
+
+    let back = rollback::plan_from_journal(report.journal.as_deref().unwrap(), &clients)
+        .await
+        .unwrap();
+    assert_eq!(back.changes.len(), applied);
+    let out = tempfile::tempdir().unwrap();
+    let r = apply::execute(&clients, &back, &options(out.path()))
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{r}");
+    assert_eq!(snapshot(&account, &s).await, start);
+}

@@ -933,7 +933,7 @@ async fn run_writes(
                 return Some(e);
             }
         }
-        if options.interrupt.is_triggered() && group_end < ordered.len() {
+        if options.interrupt.is_triggered() {
             report.interrupted = true;
             stop = true;
         }

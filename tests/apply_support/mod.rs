@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_kms;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
