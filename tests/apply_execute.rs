@@ -445,3 +445,20 @@ async fn an_empty_plan_writes_no_journal() {
     assert!(report.outcomes.is_empty());
     assert!(journals(dir.path()).is_empty());
 }
+
+#[tokio::test]
+async fn identify_names_the_connected_account() {
+    let moto = Moto::start();
+    let clients = moto.clients().await;
+    let me = apply::identify(&clients).await.unwrap();
+    assert_eq!(me.account_id, ACCOUNT_ID);
+    assert!(
+        me.arn.starts_with("arn:aws:") && me.arn.contains(ACCOUNT_ID),
+        "{}",
+        me.arn
+    );
+    assert_eq!(
+        clients.counter.snapshot().get("sts:GetCallerIdentity"),
+        Some(&1)
+    );
+}

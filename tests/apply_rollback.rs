@@ -26,7 +26,7 @@ async fn rollback_restores_the_starting_state_document_by_document() {
     assert_ne!(applied, start);
 
     let journal_path = report.journal.clone().unwrap();
-    let back = rollback::plan_from_journal(&journal_path, &clients)
+    let back = rollback::plan_from_journal(&journal_path, &clients, &identity())
         .await
         .unwrap();
 
@@ -220,7 +220,7 @@ async fn a_write_failing_half_way_is_reported_exactly_and_rerun_then_rollback_co
 
     // Roll both back, newest first: the starting state, document by document.
     for journal_path in [second.journal.clone().unwrap(), first_journal] {
-        let back = rollback::plan_from_journal(&journal_path, &clients)
+        let back = rollback::plan_from_journal(&journal_path, &clients, &identity())
             .await
             .unwrap();
         let out = tempfile::tempdir().unwrap();
@@ -260,9 +260,22 @@ async fn rollback_refuses_resources_changed_since_the_apply_and_writes_nothing()
         .await;
     let before = snapshot(&account, &s).await;
 
-    let err = rollback::plan_from_journal(report.journal.as_deref().unwrap(), &clients)
+    let other = a2i_fix::apply::Identity {
+        account_id: "111122223333".into(),
+        arn: "arn:aws:iam::111122223333:root".into(),
+    };
+    let err = rollback::plan_from_journal(report.journal.as_deref().unwrap(), &clients, &other)
         .await
         .unwrap_err();
+    assert!(
+        matches!(err, rollback::RollbackError::WrongAccount { .. }),
+        "{err}"
+    );
+
+    let err =
+        rollback::plan_from_journal(report.journal.as_deref().unwrap(), &clients, &identity())
+            .await
+            .unwrap_err();
 
     let message = err.to_string();
     assert!(
@@ -318,7 +331,9 @@ async fn a_journal_cut_by_a_kill_still_rolls_back_by_re_reading() {
     assert!(j.to_string().contains("started, outcome unknown"), "{j}");
 
     // The unknown write did land: rollback sees it by re-reading and undoes it.
-    let back = rollback::plan_from_journal(&path, &clients).await.unwrap();
+    let back = rollback::plan_from_journal(&path, &clients, &identity())
+        .await
+        .unwrap();
     assert_eq!(back.changes.len(), 2);
     let out = tempfile::tempdir().unwrap();
     let r = apply::execute(&clients, &back, &options(out.path()))
@@ -382,9 +397,10 @@ async fn an_interrupt_mid_apply_finishes_the_write_in_flight_and_rollback_restor
     assert_eq!(j.end, Some(EndOutcome::Interrupted));
     assert!(!j.truncated_tail);
 
-    let back = rollback::plan_from_journal(report.journal.as_deref().unwrap(), &clients)
-        .await
-        .unwrap();
+    let back =
+        rollback::plan_from_journal(report.journal.as_deref().unwrap(), &clients, &identity())
+            .await
+            .unwrap();
     assert_eq!(back.changes.len(), applied);
     let out = tempfile::tempdir().unwrap();
     let r = apply::execute(&clients, &back, &options(out.path()))

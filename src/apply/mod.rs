@@ -421,6 +421,8 @@ pub struct ApplyReport {
     pub not_converged: Vec<NotConverged>,
     pub interrupted: bool,
     pub journal: Option<PathBuf>,
+    /// The journal could not be written: no write was started after that.
+    pub journal_error: Option<String>,
 }
 
 impl ApplyReport {
@@ -428,6 +430,7 @@ impl ApplyReport {
     pub fn is_success(&self) -> bool {
         self.dry_run
             || (!self.interrupted
+                && self.journal_error.is_none()
                 && self.not_converged.is_empty()
                 && self
                     .outcomes
@@ -499,7 +502,7 @@ impl std::fmt::Display for ApplyReport {
                 .count();
             let why = if self.interrupted {
                 "Apply interrupted!"
-            } else if failed > 0 {
+            } else if failed > 0 || self.journal_error.is_some() {
                 "Apply failed!"
             } else {
                 "Apply did not converge!"
@@ -509,6 +512,9 @@ impl std::fmt::Display for ApplyReport {
                 "\n{why} Resources: {added} added, {changed} changed, {destroyed} destroyed; {failed} failed, {skipped} not attempted, {} not converged.",
                 self.not_converged.len()
             )?;
+        }
+        if let Some(e) = &self.journal_error {
+            writeln!(f, "{e}; what is listed above is all that is known")?;
         }
         if let Some(j) = &self.journal {
             writeln!(
@@ -613,30 +619,37 @@ pub async fn execute(
     )
     .await;
     if let Some(e) = journal_error {
-        // The journal can no longer be trusted to record more: stop here and
-        // say what is known.
-        return Err(ApplyError::Journal(e));
+        // The journal can no longer record anything: stop here and say what
+        // is known. No verification (it would journal too).
+        report.journal_error = Some(e.to_string());
+        return Err(ApplyError::Incomplete(Box::new(report)));
     }
 
-    verify(clients, plan, &ordered, options, &mut journal, &mut report).await?;
-
-    let outcome = if report.interrupted {
-        EndOutcome::Interrupted
-    } else if report
-        .outcomes
-        .iter()
-        .any(|o| o.status != ChangeStatus::Applied)
-    {
-        EndOutcome::Failed
-    } else if !report.not_converged.is_empty() {
-        EndOutcome::NotConverged
-    } else {
-        EndOutcome::Complete
+    let finished = match verify(clients, plan, &ordered, options, &mut journal, &mut report).await {
+        Ok(()) => {
+            let outcome = if report.interrupted {
+                EndOutcome::Interrupted
+            } else if report
+                .outcomes
+                .iter()
+                .any(|o| o.status != ChangeStatus::Applied)
+            {
+                EndOutcome::Failed
+            } else if !report.not_converged.is_empty() {
+                EndOutcome::NotConverged
+            } else {
+                EndOutcome::Complete
+            };
+            journal.append(&Record::End {
+                outcome,
+                at: journal::now(),
+            })
+        }
+        Err(e) => Err(e),
     };
-    journal.append(&Record::End {
-        outcome,
-        at: journal::now(),
-    })?;
+    if let Err(e) = finished {
+        report.journal_error = Some(e.to_string());
+    }
     if report.is_success() {
         Ok(report)
     } else {
@@ -706,9 +719,21 @@ fn guards(plan: &Plan, currents: &[Option<String>], options: &ApplyOptions) -> V
     let mut refusals = Vec::new();
     // Role -> (address of its first inline change, the inline documents written).
     let mut inline_by_role: BTreeMap<&str, (&str, Vec<PolicyDocument>)> = BTreeMap::new();
-    for (change, current) in plan.changes.iter().zip(currents) {
+    for (i, (change, current)) in plan.changes.iter().zip(currents).enumerate() {
         let mut inline = None;
-        let reasons = guard_one(change, current.as_deref(), rollback, options, &mut inline);
+        let mut reasons = guard_one(change, current.as_deref(), rollback, options, &mut inline);
+        if plan::fingerprint(change.after.as_deref()) != change.after_digest {
+            reasons.push(
+                "the document to write does not match its digest: the plan was altered; plan again"
+                    .to_string(),
+            );
+        }
+        if let Some(first) = plan.changes[..i].iter().find(|c| c.target == change.target) {
+            reasons.push(format!(
+                "`{}` already writes this resource: a plan writes each resource once",
+                first.address
+            ));
+        }
         if let (Some(doc), Target::InlinePolicy { role, .. }) = (inline, &change.target) {
             inline_by_role
                 .entry(role.as_str())
@@ -1281,6 +1306,35 @@ mod tests {
         assert!(err.contains("arn:b") && err.contains("arn:a"), "{err}");
         let err = check("not json");
         assert_eq!(err, "the document to write is not valid JSON");
+    }
+
+    #[test]
+    fn an_altered_document_and_a_resource_written_twice_are_refused() {
+        let t = Target::Attachment {
+            kind: PrincipalKind::User,
+            name: "u".into(),
+            policy_arn: "arn:a".into(),
+        };
+        let mut altered = change(t.clone(), Action::Create, Some("\"arn:a\""));
+        altered.after_digest = plan::digest("\"arn:b\"");
+        let twice = change(t.clone(), Action::Create, Some("\"arn:a\""));
+        let p = plan_of(vec![altered, twice]);
+        let opts = ApplyOptions::new(Identity {
+            account_id: "1".into(),
+            arn: "a".into(),
+        });
+        let refusals = guards(&p, &[None, None], &opts);
+        assert_eq!(refusals.len(), 2, "{refusals:?}");
+        assert!(
+            refusals[0].reason.contains("does not match its digest"),
+            "{refusals:?}"
+        );
+        assert!(
+            refusals[1].reason.contains("already writes this resource"),
+            "{refusals:?}"
+        );
+        let ok = plan_of(vec![change(t, Action::Create, Some("\"arn:a\""))]);
+        assert!(guards(&ok, &[None], &opts).is_empty());
     }
 
     #[test]

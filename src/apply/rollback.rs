@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::Identity;
 use crate::aws::Clients;
 use crate::journal::{self, JournalContents, JournalError, JournalStep, StepOutcome};
 use crate::plan::{self, Action, Change, Plan, Summary, Target, Warning};
@@ -48,6 +49,14 @@ use crate::state;
 pub enum RollbackError {
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("journal `{}` is for account {account} in `{region}`, but the credentials in use are for account {connected} in `{connected_region}`: use the profile and `--region` of that account", .journal.display())]
+    WrongAccount {
+        journal: PathBuf,
+        account: String,
+        region: String,
+        connected: String,
+        connected_region: String,
+    },
     #[error("cannot re-read `{address}` for rollback: {message}; nothing was written")]
     Read { address: String, message: String },
     #[error("{}", changed_message(.journal, .resources))]
@@ -72,11 +81,24 @@ fn changed_message(journal: &Path, resources: &[(String, String)]) -> String {
 }
 
 /// Build the rollback plan of the journal at `journal_path` (see module docs).
+/// `identity` is who the clients act as (see [`super::identify`]): a journal
+/// written for another account or region is refused before anything is read.
 pub async fn plan_from_journal(
     journal_path: &Path,
     clients: &Clients,
+    identity: &Identity,
 ) -> Result<Plan, RollbackError> {
     let contents = journal::read_journal(journal_path)?;
+    if contents.header.account_id != identity.account_id || contents.header.region != clients.region
+    {
+        return Err(RollbackError::WrongAccount {
+            journal: journal_path.to_path_buf(),
+            account: contents.header.account_id.clone(),
+            region: contents.header.region.clone(),
+            connected: identity.account_id.clone(),
+            connected_region: clients.region.clone(),
+        });
+    }
     let steps = undoable_steps(&contents);
     let mut currents = BTreeMap::new();
     for step in &steps {

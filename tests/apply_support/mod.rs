@@ -174,12 +174,17 @@ pub async fn clients_for(endpoint: &str) -> Clients {
     }
 }
 
-/// Options for tests: journal in `dir`, moto's identity, short timings.
-pub fn options(dir: &Path) -> ApplyOptions {
-    let mut o = ApplyOptions::new(Identity {
+/// moto's caller.
+pub fn identity() -> Identity {
+    Identity {
         account_id: ACCOUNT_ID.to_string(),
         arn: format!("arn:aws:iam::{ACCOUNT_ID}:user/moto"),
-    });
+    }
+}
+
+/// Options for tests: journal in `dir`, moto's identity, short timings.
+pub fn options(dir: &Path) -> ApplyOptions {
+    let mut o = ApplyOptions::new(identity());
     o.backup_dir = dir.to_path_buf();
     o.kms_retry_budget = Duration::ZERO;
     o.verify_timeout = Duration::from_secs(5);
