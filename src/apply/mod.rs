@@ -27,8 +27,9 @@
 //!    interrupt, no new write starts and the ones in flight are finished and
 //!    journaled.
 //! 6. **Verification**: each applied change is re-read until it is
-//!    equivalent to what was written (a role or attachment: exists; a delete:
-//!    gone), retrying for `verify_timeout` (IAM is eventually consistent).
+//!    equivalent to what was written (a new role: its trust policy; an
+//!    attachment: attached; a delete: gone), retrying for `verify_timeout`
+//!    (IAM is eventually consistent).
 //!    The fingerprint of what AWS returns is journaled for rollback.
 //!
 //! `dry_run` does 1-3 and returns the ordered API calls; no journal, no write.
@@ -1012,7 +1013,7 @@ fn converged(change: &Change, current: Option<&str>) -> Result<(), String> {
         (_, Action::Delete, None) => Ok(()),
         (_, Action::Delete, Some(_)) => Err("still exists".to_string()),
         (_, _, None) => Err("does not exist".to_string()),
-        (Target::Role { .. } | Target::Attachment { .. }, _, Some(_)) => Ok(()),
+        (Target::Attachment { .. }, _, Some(_)) => Ok(()),
         (Target::BucketCors { .. }, _, Some(cur)) => {
             let want = parse_cors(after.unwrap_or_default(), "the written CORS configuration")?;
             let got = parse_cors(cur, "the CORS configuration AWS returns")?;
@@ -1026,7 +1027,10 @@ fn converged(change: &Change, current: Option<&str>) -> Result<(), String> {
             }
         }
         (
-            Target::TrustPolicy { .. } | Target::InlinePolicy { .. } | Target::KeyPolicy { .. },
+            Target::Role { .. }
+            | Target::TrustPolicy { .. }
+            | Target::InlinePolicy { .. }
+            | Target::KeyPolicy { .. },
             _,
             Some(cur),
         ) => {

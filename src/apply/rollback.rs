@@ -219,7 +219,7 @@ fn shows_written(step: &JournalStep, current: Option<&str>) -> bool {
     match (&step.target, step.writing.as_deref(), current) {
         (_, None, None) => true,
         (_, None, Some(_)) | (_, Some(_), None) => false,
-        (Target::Role { .. } | Target::Attachment { .. }, Some(_), Some(_)) => true,
+        (Target::Attachment { .. }, Some(_), Some(_)) => true,
         (Target::BucketCors { .. }, Some(w), Some(c)) => {
             match (CorsConfiguration::parse(w), CorsConfiguration::parse(c)) {
                 (Ok(w), Ok(c)) => policy::cors_equivalent(&w, &c),
