@@ -1,8 +1,45 @@
 //! Building the SDK clients: profile, region, endpoint (S3 path-style with a
 //! custom endpoint), credentials that fail fast, and an API call counter.
+//!
+//! Decisions:
+//! - Region and credentials are resolved *before* the clients are built,
+//!   against one deadline ([`RESOLVE_DEADLINE`]), with an instance-metadata
+//!   (IMDS) client whose timeouts are a fraction of that deadline. The
+//!   default chains would otherwise spend seconds probing IMDS on a machine
+//!   that is not an EC2 instance. On EC2 the probe answers in milliseconds.
+//! - The SDK's own retries stay on, in standard mode.
+//! - [`ApiCounter`] counts **operations**, not attempts: an interceptor records
+//!   each operation once when it starts (`read_before_serialization`: once per
+//!   execution, after the operation's metadata is known; `read_before_execution`
+//!   runs too early for client interceptors), whatever
+//!   its outcome and however many times the SDK retried it. Each page of a
+//!   paginated listing is its own operation. This is what the plan reports.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, ProvideCredentials, RuntimeComponents, SharedCredentialsProvider,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+/// How long resolving the region and the credentials may take in all.
+pub const RESOLVE_DEADLINE: Duration = Duration::from_millis(1800);
+
+/// What to tell a user who has no credentials configured.
+pub const CREDENTIALS_HELP: &str = "configure credentials with `AWS_ACCESS_KEY_ID` and \
+`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), with `aws configure` or `aws sso login`, \
+or choose a configured profile with `--profile NAME` or `AWS_PROFILE`";
+
+/// What to tell a user who has no region configured.
+pub const REGION_HELP: &str =
+    "pass `--region`, set `AWS_REGION`, or set `region` in your profile (`aws configure`)";
 
 /// Where to connect; `None` fields fall back to the standard AWS environment
 /// variables and config files.
@@ -41,6 +78,180 @@ pub struct Clients {
 
 /// Build the clients. Fails within about two seconds, with a message on how
 /// to configure credentials, when none are configured.
-pub async fn connect(_options: &AwsOptions) -> anyhow::Result<Clients> {
-    todo!()
+pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
+    let deadline = tokio::time::Instant::now() + RESOLVE_DEADLINE;
+    let imds = fast_imds_client();
+
+    let region = resolve_region(options, imds.clone(), deadline).await?;
+
+    let mut chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .region(region.clone())
+        .imds_client(imds);
+    if let Some(profile) = &options.profile {
+        chain = chain.profile_name(profile);
+    }
+    let chain = tokio::time::timeout_at(deadline, chain.build())
+        .await
+        .map_err(|_| anyhow!("no AWS credentials found in time: {CREDENTIALS_HELP}"))?;
+    match tokio::time::timeout_at(deadline, chain.provide_credentials()).await {
+        Err(_) => {
+            return Err(anyhow!(
+                "no AWS credentials found in time: {CREDENTIALS_HELP}"
+            ));
+        }
+        Ok(Err(error)) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "no usable AWS credentials found: {CREDENTIALS_HELP}"
+            )));
+        }
+        Ok(Ok(_)) => {}
+    }
+    // The SDK resolves the (now known good) chain again through its identity
+    // cache, which also refreshes credentials that expire during a long apply.
+    build(options, region, SharedCredentialsProvider::new(chain)).await
+}
+
+/// Build the clients with fixed credentials and no credential chain (for
+/// tests and emulators). The region must be given.
+pub async fn connect_with_credentials(
+    options: &AwsOptions,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> anyhow::Result<Clients> {
+    let region = options
+        .region
+        .clone()
+        .ok_or_else(|| anyhow!("no AWS region given: {REGION_HELP}"))?;
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        access_key_id,
+        secret_access_key,
+        None,
+        None,
+        "a2i-fix-static",
+    );
+    build(
+        options,
+        Region::new(region),
+        SharedCredentialsProvider::new(credentials),
+    )
+    .await
+}
+
+/// An IMDS client that gives up quickly: one attempt, sub-second timeouts.
+fn fast_imds_client() -> aws_config::imds::Client {
+    aws_config::imds::Client::builder()
+        .max_attempts(1)
+        .connect_timeout(Duration::from_millis(500))
+        .read_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_millis(700))
+        .operation_timeout(Duration::from_millis(700))
+        .build()
+}
+
+async fn resolve_region(
+    options: &AwsOptions,
+    imds: aws_config::imds::Client,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<Region> {
+    if let Some(region) = &options.region {
+        return Ok(Region::new(region.clone()));
+    }
+    let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(name) = &options.profile {
+        profile = profile.profile_name(name);
+    }
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(profile.build())
+    .or_else(
+        aws_config::imds::region::ImdsRegionProvider::builder()
+            .imds_client(imds)
+            .build(),
+    );
+    match tokio::time::timeout_at(deadline, chain.region()).await {
+        Ok(Some(region)) => Ok(region),
+        _ => Err(anyhow!("no AWS region configured: {REGION_HELP}")),
+    }
+}
+
+/// Whether an endpoint URL for S3 is in effect (option, `AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_S3`, or a profile's `endpoint_url`).
+fn custom_s3_endpoint(options: &AwsOptions, config: &SdkConfig) -> bool {
+    let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    options.endpoint_url.is_some()
+        || config.endpoint_url().is_some()
+        || env_set("AWS_ENDPOINT_URL_S3")
+}
+
+async fn build(
+    options: &AwsOptions,
+    region: Region,
+    credentials: SharedCredentialsProvider,
+) -> anyhow::Result<Clients> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .credentials_provider(credentials)
+        .retry_config(aws_config::retry::RetryConfig::standard());
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let counter = ApiCounter::default();
+    let interceptor = CountOperations(counter.clone());
+
+    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(custom_s3_endpoint(options, &config))
+        .interceptor(interceptor.clone())
+        .build();
+    let iam_config = aws_sdk_iam::config::Builder::from(&config)
+        .interceptor(interceptor.clone())
+        .build();
+    let kms_config = aws_sdk_kms::config::Builder::from(&config)
+        .interceptor(interceptor.clone())
+        .build();
+    let sts_config = aws_sdk_sts::config::Builder::from(&config)
+        .interceptor(interceptor)
+        .build();
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .context("no AWS region configured")?;
+    Ok(Clients {
+        iam: aws_sdk_iam::Client::from_conf(iam_config),
+        s3: aws_sdk_s3::Client::from_conf(s3_config),
+        kms: aws_sdk_kms::Client::from_conf(kms_config),
+        sts: aws_sdk_sts::Client::from_conf(sts_config),
+        region,
+        counter,
+    })
+}
+
+/// Records `service:Operation` once per operation (not per retry attempt).
+#[derive(Debug, Clone)]
+struct CountOperations(ApiCounter);
+
+impl Intercept for CountOperations {
+    fn name(&self) -> &'static str {
+        "a2i-fix-count-operations"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            self.0.record(&format!(
+                "{}:{}",
+                metadata.service().to_ascii_lowercase(),
+                metadata.name()
+            ));
+        }
+        Ok(())
+    }
 }

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod journal;
 pub mod plan;
 pub mod policy;
+pub mod render;
 pub mod requirements;
 pub mod saved;
 pub mod spec;

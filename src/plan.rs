@@ -13,7 +13,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const OWNED_POLICY_NAME: &str = "a2i-fix-permissions";
 
 /// What a change writes to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
     /// A bucket's CORS configuration.
@@ -27,7 +29,11 @@ pub enum Target {
     /// The `default` key policy of a KMS key.
     KeyPolicy { key_id: String, key_arn: String },
     /// A managed policy attached to a role or a user.
-    Attachment { kind: PrincipalKind, name: String, policy_arn: String },
+    Attachment {
+        kind: PrincipalKind,
+        name: String,
+        policy_arn: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -103,4 +109,829 @@ pub fn fingerprint(current: Option<&str>) -> String {
 pub fn digest(text: &str) -> String {
     use sha2::{Digest, Sha256};
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+// ---------------------------------------------------------------------------
+// Building the plan
+// ---------------------------------------------------------------------------
+
+use std::collections::BTreeSet;
+
+use crate::policy::{
+    self, CorsConfiguration, LabeledDocument, PolicyDocument, Requirement, Statement, Verdict, a2i,
+    limits,
+};
+use crate::requirements::{Because, Needs, RoleNeeds};
+use crate::state::{AccountState, RoleState, current_from_state};
+
+/// Why a plan cannot be built: the account holds something a2i-fix must not
+/// or cannot change, or a document it cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the credentials in use belong to account `{actual}`, but the spec says `account_id = \"{expected}\"`: use credentials for account `{expected}` (`--profile`) or correct the spec"
+    )]
+    WrongAccount { expected: String, actual: String },
+    #[error(
+        "{what} is not a valid policy document: {message}; fix or remove it in the account, then run a2i-fix again"
+    )]
+    BrokenDocument { what: String, message: String },
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Limit(String),
+}
+
+const READ_ACTION: &str = "s3:GetObject";
+const WRITE_ACTION: &str = "s3:PutObject";
+const ASSUME_ACTION: &str = "sts:AssumeRole";
+
+/// Build the plan: what must change in the account so that every need is met.
+///
+/// Decisions (where the issues are silent):
+/// - A requirement met only under a condition, or blocked by a Deny, or
+///   possibly limited by a permissions boundary, becomes a *warning*, not a
+///   change: adding an unconditional Allow next to a deliberate condition
+///   would widen access the owner restricted on purpose, and an Allow cannot
+///   beat a Deny anyway.
+/// - A2I's S3 grants go into one inline policy per role,
+///   [`OWNED_POLICY_NAME`]; other inline policies are never changed. When the
+///   owned policy already has one of A2I's statements (same Sid), the new
+///   statement keeps every resource or principal the old one listed, so a
+///   grant the tool made earlier is never silently narrowed.
+/// - A KMS key grant is also met when the key policy delegates to IAM (an
+///   unconditional Allow of the actions to the account root) and the role's
+///   own policies allow the actions on the key.
+pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Result<Plan, PlanError> {
+    if let Some(expected) = &needs.account_id
+        && expected != &state.account_id
+    {
+        return Err(PlanError::WrongAccount {
+            expected: expected.clone(),
+            actual: state.account_id.clone(),
+        });
+    }
+    let mut b = Builder {
+        state,
+        role_creates: Vec::new(),
+        trust: Vec::new(),
+        inline: Vec::new(),
+        attachments: Vec::new(),
+        keys: Vec::new(),
+        cors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for role in needs.roles.values() {
+        b.plan_role(role)?;
+    }
+    for caller in needs.callers.values() {
+        b.plan_caller(caller)?;
+    }
+    for key in needs.keys.values() {
+        b.plan_key(key, needs)?;
+    }
+    for (bucket, because) in &needs.cors {
+        b.plan_cors(bucket, because)?;
+    }
+    b.warn_bucket_encryption(needs);
+
+    let mut changes = Vec::new();
+    changes.extend(b.role_creates);
+    changes.extend(b.trust);
+    changes.extend(b.inline);
+    changes.extend(b.attachments);
+    changes.extend(b.keys);
+    changes.extend(b.cors);
+    let summary = summarize(&changes);
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        account_id: state.account_id.clone(),
+        region: state.region.clone(),
+        spec_hash: spec_hash.to_string(),
+        changes,
+        summary,
+        warnings: b.warnings,
+        api_calls: state.api_calls.clone(),
+    })
+}
+
+/// Count the changes by action.
+pub fn summarize(changes: &[Change]) -> Summary {
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    Summary {
+        add: count(Action::Create),
+        change: count(Action::Update),
+        destroy: count(Action::Delete),
+    }
+}
+
+/// The Terraform-like address of a target.
+pub fn address(target: &Target) -> String {
+    match target {
+        Target::BucketCors { bucket } => format!("aws_s3_bucket_cors_configuration.{bucket}"),
+        Target::Role { name, .. } | Target::TrustPolicy { role: name } => {
+            format!("aws_iam_role.{name}")
+        }
+        Target::InlinePolicy { role, policy_name } => {
+            format!("aws_iam_role_policy.{role}:{policy_name}")
+        }
+        Target::KeyPolicy { key_id, .. } => format!("aws_kms_key_policy.{key_id}"),
+        Target::Attachment {
+            kind,
+            name,
+            policy_arn,
+        } => {
+            let short = policy_arn.rsplit('/').next().unwrap_or(policy_arn);
+            match kind {
+                PrincipalKind::Role => format!("aws_iam_role_policy_attachment.{name}:{short}"),
+                PrincipalKind::User => format!("aws_iam_user_policy_attachment.{name}:{short}"),
+            }
+        }
+    }
+}
+
+struct Builder<'a> {
+    state: &'a AccountState,
+    role_creates: Vec<Change>,
+    trust: Vec<Change>,
+    inline: Vec<Change>,
+    attachments: Vec<Change>,
+    keys: Vec<Change>,
+    cors: Vec<Change>,
+    warnings: Vec<Warning>,
+}
+
+/// `R2, R3` from the requirement ids of some reasons.
+fn requirement_ids<'a>(because: impl IntoIterator<Item = &'a Because>) -> Vec<String> {
+    let set: BTreeSet<String> = because
+        .into_iter()
+        .map(|b| b.requirement.to_string())
+        .collect();
+    set.into_iter().collect()
+}
+
+/// `flow definition `a`, flow definition `b`` from reasons.
+fn who<'a>(because: impl IntoIterator<Item = &'a Because>) -> String {
+    let set: BTreeSet<&str> = because.into_iter().map(|b| b.by.as_str()).collect();
+    set.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+fn parse_doc(what: &str, text: &str) -> Result<PolicyDocument, PlanError> {
+    PolicyDocument::parse(text).map_err(|e| PlanError::BrokenDocument {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn document_with(statements: &[Statement]) -> PolicyDocument {
+    policy::merge_statements(&PolicyDocument::empty(), statements).document
+}
+
+fn role_arn(account: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role{path}{name}")
+}
+
+fn limit_err(e: limits::LimitError) -> PlanError {
+    PlanError::Limit(format!(
+        "{e}; a2i-fix will not write a document AWS would refuse"
+    ))
+}
+
+/// The list field of an existing A2I statement (resources, or AWS principals)
+/// when it is a plain unconditional Allow of exactly `actions`, so that a new
+/// version of the statement can keep what it already granted.
+fn previous_values(doc: &PolicyDocument, sid: &str, principals: bool) -> Vec<String> {
+    let Some(st) = doc
+        .statements
+        .iter()
+        .find(|s| s.sid.as_deref() == Some(sid))
+    else {
+        return Vec::new();
+    };
+    if st.effect != policy::Effect::Allow || st.condition.is_some() || st.not_action.is_some() {
+        return Vec::new();
+    }
+    if principals {
+        match &st.principal {
+            Some(policy::Principal::Map(entries)) => entries
+                .iter()
+                .filter(|(k, _)| k == "AWS")
+                .flat_map(|(_, v)| v.iter().cloned())
+                .collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        st.resource.clone().unwrap_or_default()
+    }
+}
+
+fn union(previous: Vec<String>, new: impl IntoIterator<Item = String>) -> Vec<String> {
+    let set: BTreeSet<String> = previous.into_iter().chain(new).collect();
+    set.into_iter().collect()
+}
+
+impl Builder<'_> {
+    fn change(
+        &self,
+        target: Target,
+        requirements: Vec<String>,
+        reason: String,
+        before: Option<String>,
+        after: String,
+        replaced_sids: Vec<String>,
+    ) -> Change {
+        let current = current_from_state(self.state, &target);
+        let action = if current.is_none() {
+            Action::Create
+        } else {
+            Action::Update
+        };
+        Change {
+            address: address(&target),
+            action,
+            before_fingerprint: fingerprint(current.as_deref()),
+            after_digest: digest(&after),
+            target,
+            requirements,
+            reason,
+            before,
+            after: Some(after),
+            replaced_sids,
+        }
+    }
+
+    fn warn(&mut self, subject: String, requirement: Option<&str>, message: String) {
+        self.warnings.push(Warning {
+            subject,
+            requirement: requirement.map(str::to_string),
+            message,
+        });
+    }
+
+    /// Turn a non-met verdict into a warning; true when the requirement must
+    /// be added (plain "not met").
+    fn needs_grant(&mut self, subject: &str, rid: &str, verdict: &Verdict, reason: &str) -> bool {
+        match verdict {
+            Verdict::Met { .. } => false,
+            Verdict::NotMet => true,
+            Verdict::Blocked { conditional, .. } => {
+                let what = if *conditional {
+                    "may be blocked by a conditional Deny"
+                } else {
+                    "is blocked by an explicit Deny"
+                };
+                self.warn(
+                    subject.to_string(),
+                    Some(rid),
+                    format!(
+                        "{rid} {what}: {reason}. An Allow cannot override a Deny, so a2i-fix adds none: remove or narrow the Deny."
+                    ),
+                );
+                false
+            }
+            Verdict::Conditional { condition, .. } => {
+                self.warn(
+                    subject.to_string(),
+                    Some(rid),
+                    format!(
+                        "{rid} is met only when the condition `{condition}` holds: {reason}. a2i-fix does not add an unconditional grant next to a deliberate condition; if A2I is denied, relax the condition."
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn plan_role(&mut self, role: &RoleNeeds) -> Result<(), PlanError> {
+        let subject = format!("role `{}`", role.name);
+        let existing = self.state.roles.get(&role.name).and_then(Option::as_ref);
+        let Some(existing) = existing else {
+            return self.plan_new_role(role);
+        };
+
+        // R4: trust policy.
+        let trust_doc = parse_doc(
+            &format!("the trust policy of role `{}`", role.name),
+            &existing.trust_policy,
+        )?;
+        if !role.trust.is_empty() {
+            let req = Requirement::Trust {
+                service: a2i::SAGEMAKER_SERVICE.to_string(),
+                action: ASSUME_ACTION.to_string(),
+            };
+            let label = format!("trust policy of role {}", role.name);
+            let decision = policy::evaluate(
+                &req,
+                &[LabeledDocument {
+                    label: &label,
+                    document: &trust_doc,
+                }],
+                &self.state.account_id,
+            );
+            if self.needs_grant(&subject, "R4", &decision.verdict, &decision.reason) {
+                let merged = policy::merge_statements(&trust_doc, &[a2i::trust_statement()]);
+                limits::check_trust_policy(&role.name, &merged.document).map_err(limit_err)?;
+                let reason = format!(
+                    "SageMaker must be able to assume role `{}` for {}: {}",
+                    role.name,
+                    who(&role.trust),
+                    decision.reason
+                );
+                let change = self.change(
+                    Target::TrustPolicy {
+                        role: role.name.clone(),
+                    },
+                    requirement_ids(&role.trust),
+                    reason,
+                    Some(trust_doc.to_pretty_json()),
+                    merged.document.to_pretty_json(),
+                    merged.replaced.clone(),
+                );
+                self.trust.push(change);
+            }
+        }
+
+        // R2, R3, R9: identity grants, from every inline and attached policy.
+        let mut docs: Vec<(String, PolicyDocument)> = Vec::new();
+        for (name, text) in &existing.inline_policies {
+            let what = format!("inline policy `{name}` of role `{}`", role.name);
+            docs.push((what.clone(), parse_doc(&what, text)?));
+        }
+        for attached in &existing.attached_policies {
+            if let Some(managed) = self.state.managed_policies.get(&attached.arn) {
+                let what = format!("managed policy `{}`", attached.arn);
+                docs.push((what.clone(), parse_doc(&what, &managed.document)?));
+            }
+        }
+        if let Some(boundary) = &existing.permissions_boundary
+            && (!role.read.is_empty() || !role.write.is_empty())
+        {
+            self.warn(
+                subject.clone(),
+                None,
+                format!(
+                    "role `{}` has the permissions boundary `{boundary}`: it must also allow `s3:GetObject` on the input and `s3:PutObject` on the output, or A2I is denied whatever the role's policies say. a2i-fix does not change boundaries.",
+                    role.name
+                ),
+            );
+        }
+        let labeled: Vec<LabeledDocument<'_>> = docs
+            .iter()
+            .map(|(label, document)| LabeledDocument { label, document })
+            .collect();
+        let mut unmet_read = Vec::new();
+        let mut unmet_write = Vec::new();
+        let mut reasons = Vec::new();
+        let mut because = Vec::new();
+        for (action, wanted, unmet) in [
+            (READ_ACTION, &role.read, &mut unmet_read),
+            (WRITE_ACTION, &role.write, &mut unmet_write),
+        ] {
+            for (resource, why) in wanted {
+                let req = Requirement::Identity {
+                    action: action.to_string(),
+                    resource: resource.clone(),
+                };
+                let decision = policy::evaluate(&req, &labeled, &self.state.account_id);
+                let rid = requirement_ids(why).join(", ");
+                if self.needs_grant(&subject, &rid, &decision.verdict, &decision.reason) {
+                    unmet.push(resource.clone());
+                    reasons.push(format!("{} ({}): {}", rid, who(why), decision.reason));
+                    because.extend(why.iter().cloned());
+                }
+            }
+        }
+        if unmet_read.is_empty() && unmet_write.is_empty() {
+            return Ok(());
+        }
+        let owned_text = existing
+            .inline_policies
+            .iter()
+            .find(|(n, _)| n == OWNED_POLICY_NAME)
+            .map(|(_, t)| t.as_str());
+        let owned = match owned_text {
+            Some(t) => parse_doc(
+                &format!(
+                    "inline policy `{OWNED_POLICY_NAME}` of role `{}`",
+                    role.name
+                ),
+                t,
+            )?,
+            None => PolicyDocument::empty(),
+        };
+        let mut additions = Vec::new();
+        if !unmet_read.is_empty() {
+            let resources = union(
+                previous_values(&owned, a2i::SID_READ_INPUT, false),
+                unmet_read,
+            );
+            additions.push(a2i::read_input_statement(&resources));
+        }
+        if !unmet_write.is_empty() {
+            let resources = union(
+                previous_values(&owned, a2i::SID_WRITE_OUTPUT, false),
+                unmet_write,
+            );
+            additions.push(a2i::write_output_statement(&resources));
+        }
+        let merged = policy::merge_statements(&owned, &additions);
+        let mut all: Vec<&PolicyDocument> = docs
+            .iter()
+            .zip(existing.inline_policies.iter())
+            .filter(|(_, (n, _))| n != OWNED_POLICY_NAME)
+            .map(|((_, d), _)| d)
+            .collect();
+        all.push(&merged.document);
+        limits::check_inline_policies(&role.name, &all).map_err(limit_err)?;
+        let change = self.change(
+            Target::InlinePolicy {
+                role: role.name.clone(),
+                policy_name: OWNED_POLICY_NAME.to_string(),
+            },
+            requirement_ids(&because),
+            reasons.join("\n"),
+            owned_text.map(|_| owned.to_pretty_json()),
+            merged.document.to_pretty_json(),
+            merged.replaced.clone(),
+        );
+        self.inline.push(change);
+        Ok(())
+    }
+
+    fn plan_new_role(&mut self, role: &RoleNeeds) -> Result<(), PlanError> {
+        if !role.create_if_missing {
+            return Err(PlanError::Missing(format!(
+                "role `{}` does not exist (needed by {}): create it, or name an existing role in the spec",
+                role.name,
+                who(role.trust.iter().chain(role.read.values().flatten()))
+            )));
+        }
+        let trust = document_with(&[a2i::trust_statement()]);
+        let mut because: Vec<Because> = role.trust.clone();
+        because.extend(role.read.values().flatten().cloned());
+        because.extend(role.write.values().flatten().cloned());
+        let reason = format!(
+            "role `{}` does not exist; it is created, assumable by SageMaker, for {}",
+            role.name,
+            who(&because)
+        );
+        let change = self.change(
+            Target::Role {
+                name: role.name.clone(),
+                path: role.path.clone(),
+            },
+            requirement_ids(&role.trust),
+            reason,
+            None,
+            trust.to_pretty_json(),
+            Vec::new(),
+        );
+        self.role_creates.push(change);
+        let mut additions = Vec::new();
+        if !role.read.is_empty() {
+            additions.push(a2i::read_input_statement(
+                &role.read.keys().cloned().collect::<Vec<_>>(),
+            ));
+        }
+        if !role.write.is_empty() {
+            additions.push(a2i::write_output_statement(
+                &role.write.keys().cloned().collect::<Vec<_>>(),
+            ));
+        }
+        if additions.is_empty() {
+            return Ok(());
+        }
+        let doc = document_with(&additions);
+        limits::check_inline_policies(&role.name, &[&doc]).map_err(limit_err)?;
+        let s3_because: Vec<&Because> = role
+            .read
+            .values()
+            .chain(role.write.values())
+            .flatten()
+            .collect();
+        let reason = format!(
+            "the new role `{}` needs to read the input and write the output of {}",
+            role.name,
+            who(s3_because.iter().copied())
+        );
+        let change = self.change(
+            Target::InlinePolicy {
+                role: role.name.clone(),
+                policy_name: OWNED_POLICY_NAME.to_string(),
+            },
+            requirement_ids(s3_because.iter().copied()),
+            reason,
+            None,
+            doc.to_pretty_json(),
+            Vec::new(),
+        );
+        self.inline.push(change);
+        Ok(())
+    }
+
+    fn plan_caller(&mut self, caller: &crate::requirements::CallerNeeds) -> Result<(), PlanError> {
+        let Some(existing) = self.state.callers.get(&caller.arn) else {
+            return Err(PlanError::Missing(format!(
+                "human loop caller `{}` does not exist: create it or correct the spec",
+                caller.arn
+            )));
+        };
+        let attached: BTreeSet<&str> = existing
+            .attached_policies
+            .iter()
+            .map(|p| p.arn.as_str())
+            .collect();
+        let missing: Vec<(&String, &Vec<Because>)> = caller
+            .policies
+            .iter()
+            .filter(|(arn, _)| !attached.contains(arn.as_str()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let kind = match caller.kind {
+            PrincipalKind::Role => "role",
+            PrincipalKind::User => "user",
+        };
+        limits::check_managed_policy_count(
+            &format!("{kind} `{}`", caller.name),
+            attached.len() + missing.len(),
+        )
+        .map_err(limit_err)?;
+        for (arn, why) in missing {
+            let reason = format!(
+                "{kind} `{}` needs the managed policy `{arn}` for {}, and it is not attached",
+                caller.name,
+                who(why)
+            );
+            let after = serde_json::Value::String(arn.clone()).to_string();
+            let change = self.change(
+                Target::Attachment {
+                    kind: caller.kind,
+                    name: caller.name.clone(),
+                    policy_arn: arn.clone(),
+                },
+                requirement_ids(why),
+                reason,
+                None,
+                after,
+                Vec::new(),
+            );
+            self.attachments.push(change);
+        }
+        Ok(())
+    }
+
+    fn plan_key(
+        &mut self,
+        key: &crate::requirements::KeyNeeds,
+        needs: &Needs,
+    ) -> Result<(), PlanError> {
+        let Some(existing) = self.state.keys.get(&key.key_ref) else {
+            return Err(PlanError::Missing(format!(
+                "KMS key `{}` was not found: check `kms_key` in the spec",
+                key.key_ref
+            )));
+        };
+        if existing.aws_managed {
+            return Err(PlanError::Missing(format!(
+                "KMS key `{}` ({}) is AWS managed: its key policy cannot be changed. Use a customer managed key for the flow definition's output",
+                key.key_ref, existing.key_id
+            )));
+        }
+        let subject = format!("KMS key `{}`", key.key_ref);
+        if existing.key_state != "Enabled" {
+            self.warn(
+                subject.clone(),
+                Some("R5"),
+                format!(
+                    "key `{}` is in state `{}`: A2I cannot encrypt output with it until it is enabled",
+                    existing.key_id, existing.key_state
+                ),
+            );
+        }
+        let what = format!("the key policy of KMS key `{}`", key.key_ref);
+        let key_doc = parse_doc(&what, &existing.policy)?;
+        let label = format!("key policy of {}", existing.key_id);
+        let mut unmet = Vec::new();
+        let mut reasons = Vec::new();
+        let mut because = Vec::new();
+        for (role_name, why) in &key.roles {
+            let arn = match self.state.roles.get(role_name).and_then(Option::as_ref) {
+                Some(r) => r.arn.clone(),
+                None => {
+                    let path = needs
+                        .roles
+                        .get(role_name)
+                        .map(|r| r.path.as_str())
+                        .unwrap_or("/");
+                    role_arn(&self.state.account_id, path, role_name)
+                }
+            };
+            let req = Requirement::KeyGrant {
+                principal_arn: arn.clone(),
+                actions: a2i::KMS_ACTIONS.iter().map(|s| s.to_string()).collect(),
+            };
+            let decision = policy::evaluate(
+                &req,
+                &[LabeledDocument {
+                    label: &label,
+                    document: &key_doc,
+                }],
+                &self.state.account_id,
+            );
+            let mut verdict = decision.verdict.clone();
+            let mut reason = decision.reason.clone();
+            if verdict == Verdict::NotMet
+                && let Some(via_iam) = self.met_through_iam(&key_doc, &label, existing, role_name)
+            {
+                verdict = via_iam.0;
+                reason = via_iam.1;
+            }
+            let rid = requirement_ids(why).join(", ");
+            if self.needs_grant(&subject, &rid, &verdict, &reason) {
+                unmet.push(arn);
+                reasons.push(format!("{rid} ({}): {reason}", who(why)));
+                because.extend(why.iter().cloned());
+            }
+        }
+        if unmet.is_empty() {
+            return Ok(());
+        }
+        let principals = union(previous_values(&key_doc, a2i::SID_KMS, true), unmet);
+        let merged = policy::merge_statements(&key_doc, &[a2i::key_statement(&principals)]);
+        limits::check_key_policy(&what, &merged.document).map_err(limit_err)?;
+        let caller = (!self.state.caller_arn.is_empty()).then_some(self.state.caller_arn.as_str());
+        limits::check_key_policy_lockout(
+            &what,
+            &key_doc,
+            &merged.document,
+            &self.state.account_id,
+            caller,
+        )
+        .map_err(limit_err)?;
+        let change = self.change(
+            Target::KeyPolicy {
+                key_id: existing.key_id.clone(),
+                key_arn: existing.arn.clone(),
+            },
+            requirement_ids(&because),
+            reasons.join("\n"),
+            Some(key_doc.to_pretty_json()),
+            merged.document.to_pretty_json(),
+            merged.replaced.clone(),
+        );
+        self.keys.push(change);
+        Ok(())
+    }
+
+    /// A key policy that delegates to IAM (root may use the key) plus a role
+    /// policy that allows the actions on the key meets R5 too.
+    fn met_through_iam(
+        &self,
+        key_doc: &PolicyDocument,
+        key_label: &str,
+        key: &crate::state::KeyState,
+        role_name: &str,
+    ) -> Option<(Verdict, String)> {
+        let root = format!("arn:aws:iam::{}:root", self.state.account_id);
+        let delegated = policy::evaluate(
+            &Requirement::KeyGrant {
+                principal_arn: root,
+                actions: a2i::KMS_ACTIONS.iter().map(|s| s.to_string()).collect(),
+            },
+            &[LabeledDocument {
+                label: key_label,
+                document: key_doc,
+            }],
+            &self.state.account_id,
+        );
+        if !matches!(delegated.verdict, Verdict::Met { .. }) {
+            return None;
+        }
+        let role: &RoleState = self.state.roles.get(role_name)?.as_ref()?;
+        let mut docs = Vec::new();
+        for (name, text) in &role.inline_policies {
+            docs.push((
+                format!("inline policy {name} of role {role_name}"),
+                PolicyDocument::parse(text).ok()?,
+            ));
+        }
+        for attached in &role.attached_policies {
+            if let Some(m) = self.state.managed_policies.get(&attached.arn) {
+                docs.push((
+                    format!("managed policy {}", attached.arn),
+                    PolicyDocument::parse(&m.document).ok()?,
+                ));
+            }
+        }
+        let labeled: Vec<LabeledDocument<'_>> = docs
+            .iter()
+            .map(|(label, document)| LabeledDocument { label, document })
+            .collect();
+        for action in a2i::KMS_ACTIONS {
+            let d = policy::evaluate(
+                &Requirement::Identity {
+                    action: action.to_string(),
+                    resource: key.arn.clone(),
+                },
+                &labeled,
+                &self.state.account_id,
+            );
+            if !matches!(d.verdict, Verdict::Met { .. }) {
+                return None;
+            }
+        }
+        let by = match &delegated.verdict {
+            Verdict::Met { by } => by.clone(),
+            _ => return None,
+        };
+        Some((
+            Verdict::Met { by },
+            format!(
+                "the key policy delegates to IAM and role `{role_name}`'s own policies allow the KMS actions on the key"
+            ),
+        ))
+    }
+
+    fn plan_cors(&mut self, bucket: &str, because: &[Because]) -> Result<(), PlanError> {
+        let Some(existing) = self.state.buckets.get(bucket) else {
+            return Err(PlanError::Missing(format!(
+                "bucket `{bucket}` was not found: create it or correct the spec"
+            )));
+        };
+        let config: CorsConfiguration = existing.cors.clone().unwrap_or_default();
+        let decision = policy::evaluate_cors(&config);
+        let subject = format!("bucket `{bucket}`");
+        if !self.needs_grant(&subject, "R1", &decision.verdict, &decision.reason) {
+            return Ok(());
+        }
+        let merged = policy::merge_cors(&config, &a2i::cors_rule());
+        limits::check_cors(bucket, &merged.document).map_err(limit_err)?;
+        let reason = format!(
+            "the worker's browser must read images from bucket `{bucket}` for {}: {}",
+            who(because),
+            decision.reason
+        );
+        let change = self.change(
+            Target::BucketCors {
+                bucket: bucket.to_string(),
+            },
+            requirement_ids(because),
+            reason,
+            existing
+                .cors
+                .as_ref()
+                .map(CorsConfiguration::to_pretty_json),
+            merged.document.to_pretty_json(),
+            Vec::new(),
+        );
+        self.cors.push(change);
+        Ok(())
+    }
+
+    fn warn_bucket_encryption(&mut self, needs: &Needs) {
+        let covered: BTreeSet<&str> = needs
+            .keys
+            .keys()
+            .map(String::as_str)
+            .chain(
+                self.state
+                    .keys
+                    .values()
+                    .flat_map(|k| [k.key_id.as_str(), k.arn.as_str()]),
+            )
+            .collect();
+        let buckets: BTreeSet<&str> = needs
+            .cors
+            .keys()
+            .map(String::as_str)
+            .chain(needs.output_buckets.iter().map(String::as_str))
+            .collect();
+        for bucket in buckets {
+            let Some(enc) = self
+                .state
+                .buckets
+                .get(bucket)
+                .and_then(|b| b.encryption.as_ref())
+            else {
+                continue;
+            };
+            if !enc.algorithm.starts_with("aws:kms") {
+                continue;
+            }
+            let Some(key) = &enc.kms_key_id else { continue };
+            let short = key.rsplit('/').next().unwrap_or(key);
+            if covered.contains(key.as_str()) || covered.contains(short) {
+                continue;
+            }
+            self.warn(
+                format!("bucket `{bucket}`"),
+                Some("R5"),
+                format!(
+                    "bucket `{bucket}` encrypts new objects with SSE-KMS key `{key}`, which the spec does not cover: the flow role must be allowed to use that key. Add it as `kms_key` of the flow definition (for the output bucket) or grant the role `kms:Decrypt` / `kms:GenerateDataKey` on it."
+                ),
+            );
+        }
+    }
 }

@@ -20,5 +20,7 @@ pub mod wildcard;
 pub use cors::{CorsConfiguration, CorsRule};
 pub use document::{Effect, PolicyDocument, PolicyError, Principal, Statement};
 pub use equivalence::{cors_equivalent, equivalent, statements_equivalent};
-pub use evaluate::{Decision, LabeledDocument, Requirement, StatementRef, Verdict, evaluate, evaluate_cors};
+pub use evaluate::{
+    Decision, LabeledDocument, Requirement, StatementRef, Verdict, evaluate, evaluate_cors,
+};
 pub use merge::{MergeOutcome, merge_cors, merge_statements};

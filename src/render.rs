@@ -1,0 +1,190 @@
+//! Showing a plan: Terraform-style text and versioned JSON, written to any
+//! `io::Write` so that tests render into a `Vec<u8>`.
+
+use std::io::{self, Write};
+
+use console::Style;
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{Action, Change, Plan, Target};
+
+/// How to render text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// ANSI colours (only on a terminal, never with `NO_COLOR`/`--no-color`;
+    /// the caller decides).
+    pub color: bool,
+}
+
+struct Styles {
+    add: Style,
+    remove: Style,
+    change: Style,
+    dim: Style,
+    bold: Style,
+    warn: Style,
+}
+
+impl Styles {
+    fn new(color: bool) -> Self {
+        let s = |style: Style| style.force_styling(color);
+        Styles {
+            add: s(Style::new().green()),
+            remove: s(Style::new().red()),
+            change: s(Style::new().yellow()),
+            dim: s(Style::new().dim()),
+            bold: s(Style::new().bold()),
+            warn: s(Style::new().yellow().bold()),
+        }
+    }
+}
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Delete => "-",
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Delete => "will be destroyed",
+    }
+}
+
+/// The text a document is shown as: attachments are a policy ARN, shown as
+/// `policy_arn = "..."`; every other document as pretty JSON.
+fn shown(target: &Target, document: &str) -> String {
+    match target {
+        Target::Attachment { .. } => format!("policy_arn = {}", document.trim()),
+        _ => document.to_string(),
+    }
+}
+
+/// Render one change: header comment, symbol and address, then a line diff.
+pub fn render_change(change: &Change, out: &mut dyn Write, opts: TextOptions) -> io::Result<()> {
+    let st = Styles::new(opts.color);
+    let sym = symbol(change.action);
+    let sym_style = match change.action {
+        Action::Create => &st.add,
+        Action::Update => &st.change,
+        Action::Delete => &st.remove,
+    };
+    let reqs = if change.requirements.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", change.requirements.join(", "))
+    };
+    writeln!(
+        out,
+        "  {} {}{}",
+        st.bold.apply_to(format!("# {}", change.address)),
+        verb(change.action),
+        reqs
+    )?;
+    for line in change.reason.lines() {
+        writeln!(out, "  {}", st.dim.apply_to(format!("#   {line}")))?;
+    }
+    if !change.replaced_sids.is_empty() {
+        writeln!(
+            out,
+            "  {}",
+            st.warn.apply_to(format!(
+                "#   replaces the existing statement(s) with Sid {} (same Sid, different content)",
+                change
+                    .replaced_sids
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        )?;
+    }
+    writeln!(out, "  {} {}", sym_style.apply_to(sym), change.address)?;
+    let before = change
+        .before
+        .as_deref()
+        .map(|d| shown(&change.target, d))
+        .unwrap_or_default();
+    let after = change
+        .after
+        .as_deref()
+        .map(|d| shown(&change.target, d))
+        .unwrap_or_default();
+    let diff = TextDiff::from_lines(&before, &after);
+    for c in diff.iter_all_changes() {
+        let line = c.value().trim_end_matches('\n');
+        match c.tag() {
+            ChangeTag::Equal => writeln!(out, "      {}", st.dim.apply_to(line))?,
+            ChangeTag::Insert => writeln!(out, "    {}", st.add.apply_to(format!("+ {line}")))?,
+            ChangeTag::Delete => writeln!(out, "    {}", st.remove.apply_to(format!("- {line}")))?,
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Render the plan as Terraform-style text.
+pub fn render_text(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> io::Result<()> {
+    let st = Styles::new(opts.color);
+    writeln!(
+        out,
+        "a2i-fix read account {} in {}.",
+        plan.account_id, plan.region
+    )?;
+    writeln!(out)?;
+    if plan.changes.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            st.add
+                .apply_to("No changes. A2I permissions are up to date.")
+        )?;
+    } else {
+        writeln!(
+            out,
+            "a2i-fix will perform the following actions ({} create, {} update, {} destroy):",
+            st.add.apply_to("+"),
+            st.change.apply_to("~"),
+            st.remove.apply_to("-")
+        )?;
+        writeln!(out)?;
+        for change in &plan.changes {
+            render_change(change, out, opts)?;
+        }
+        writeln!(
+            out,
+            "{} {} to add, {} to change, {} to destroy.",
+            st.bold.apply_to("Plan:"),
+            plan.summary.add,
+            plan.summary.change,
+            plan.summary.destroy
+        )?;
+    }
+    render_warnings(plan, out, opts)
+}
+
+/// Render the warnings (problems a plan cannot fix), if any.
+pub fn render_warnings(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> io::Result<()> {
+    let st = Styles::new(opts.color);
+    for w in &plan.warnings {
+        writeln!(out)?;
+        let req = w
+            .requirement
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        writeln!(out, "{} {}{}", st.warn.apply_to("Warning:"), w.subject, req)?;
+        writeln!(out, "  {}", w.message)?;
+    }
+    Ok(())
+}
+
+/// Render the plan as one versioned JSON document (see README "JSON plan").
+pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, plan).map_err(io::Error::other)?;
+    writeln!(out)
+}
