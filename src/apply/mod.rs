@@ -95,7 +95,6 @@ pub struct Identity {
 /// Ask STS who the credentials belong to.
 pub async fn identify(clients: &Clients) -> anyhow::Result<Identity> {
     use anyhow::Context;
-    clients.counter.record("sts:GetCallerIdentity");
     let out = clients
         .sts
         .get_caller_identity()

@@ -154,7 +154,6 @@ pub async fn perform(
             )
         })
     };
-    clients.counter.record(op);
     match (&change.target, change.action) {
         (Target::Role { name, path }, Action::Create) => clients
             .iam
@@ -338,7 +337,6 @@ async fn put_key_policy(
         }
         delay = (delay * 2).min(Duration::from_secs(16));
         attempts += 1;
-        clients.counter.record(OP);
     }
 }
 

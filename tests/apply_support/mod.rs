@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use a2i_fix::apply::{ApplyOptions, Identity};
-use a2i_fix::aws::{ApiCounter, Clients};
+use a2i_fix::aws::Clients;
 use a2i_fix::plan::{self, Action, Change, Plan, Summary, Target};
 
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -149,29 +149,17 @@ impl Drop for Moto {
     }
 }
 
-/// Clients pointed at `endpoint` with fixed test credentials.
+/// Clients pointed at `endpoint` with fixed test credentials, built the way
+/// the CLI builds them (so API calls are counted by the SDK interceptor).
 pub async fn clients_for(endpoint: &str) -> Clients {
-    let creds =
-        aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "apply-tests");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(creds)
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(true)
-            .build(),
-    );
-    Clients {
-        iam: aws_sdk_iam::Client::new(&conf),
-        s3,
-        kms: aws_sdk_kms::Client::new(&conf),
-        sts: aws_sdk_sts::Client::new(&conf),
-        region: REGION.to_string(),
-        counter: ApiCounter::default(),
-    }
+    let options = a2i_fix::aws::AwsOptions {
+        profile: None,
+        region: Some(REGION.to_string()),
+        endpoint_url: Some(endpoint.to_string()),
+    };
+    a2i_fix::aws::connect_with_credentials(&options, "testing", "testing")
+        .await
+        .expect("building clients")
 }
 
 /// moto's caller.
