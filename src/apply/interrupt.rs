@@ -29,7 +29,8 @@ impl Interrupt {
 
     /// A flag set by SIGINT (Ctrl-C). Must be called inside a tokio runtime.
     /// Installing the handler replaces the default "die at once" for the
-    /// rest of the process, so a second Ctrl-C exits with status 130.
+    /// rest of the process, so a second Ctrl-C exits with status 130. Call it
+    /// after the confirmation prompt: before it, Ctrl-C should simply quit.
     pub fn on_ctrl_c() -> Self {
         let interrupt = Interrupt::new();
         let flag = interrupt.clone();

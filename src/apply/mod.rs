@@ -48,6 +48,21 @@
 //!   once a write has started, the outcome is a report: `Ok` when every change
 //!   applied and converged, [`ApplyError::Incomplete`] (carrying the report)
 //!   otherwise, so the CLI exits 1 either way and still prints the report.
+//!
+//! Wiring, for the CLI (`apply [FILE]`, `rollback JOURNAL`):
+//!
+//! ```text
+//! clients  = aws::connect(..); identity = apply::identify(&clients)
+//! plan     = fresh: plan::build_plan(..)
+//!            saved: saved::load_saved_plan(FILE) + saved::check_account(&plan, &identity.account_id, &clients.region)
+//!            rollback: apply::rollback::plan_from_journal(JOURNAL, &clients, &identity)
+//! render the plan; no changes -> say so, exit 0
+//! unless --dry-run: apply::confirmation_for_stdin(yes)? -> Skip | Ask (apply::confirm_apply()? must be true)
+//! options  = ApplyOptions::new(identity) + backup_dir, dry_run, expected_account_id (spec), saved_plan (FILE)
+//! options.interrupt = Interrupt::on_ctrl_c()   // after the prompt, so Ctrl-C at the prompt still quits
+//! apply::execute(&clients, &plan, &options): Ok(report) -> print it, exit 0;
+//!   Err(e) -> print e.report() if any (else e), exit 1
+//! ```
 
 pub mod confirm;
 pub mod interrupt;

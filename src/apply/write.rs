@@ -2,7 +2,8 @@
 //!
 //! One change is one API call (a rollback plan lists the inline policies
 //! and attachments of a role to delete as changes of their own), so what
-//! `--dry-run` prints is exactly what runs.
+//! `--dry-run` prints is exactly what runs. Calls are counted by the
+//! clients' interceptor (`aws`), once per attempt of PutKeyPolicy's retry.
 
 use std::time::{Duration, Instant};
 
