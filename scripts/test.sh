@@ -17,3 +17,6 @@ cargo test "$@"
 
 # --- fuzz run (issue 2: a short run of the policy parsers' fuzz target) ---
 # Added by the policy work; runs only for a full suite (no extra arguments).
+if [ "$#" -eq 0 ]; then
+    FUZZ_SECONDS="${FUZZ_SECONDS:-60}" cargo test --test policy_fuzz -- --ignored --nocapture
+fi
