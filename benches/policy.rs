@@ -41,7 +41,11 @@ fn as_micros(d: Duration) -> f64 {
 fn main() {
     for n in [5usize, 50, 150] {
         let text = key_policy(n);
-        println!("-- key policy with {} statements, {} bytes", n + 1, text.len());
+        println!(
+            "-- key policy with {} statements, {} bytes",
+            n + 1,
+            text.len()
+        );
         time("parse", 200, || PolicyDocument::parse(&text));
         let doc = PolicyDocument::parse(&text).expect("bench document parses");
         let reparsed = PolicyDocument::parse(&doc.to_pretty_json()).expect("round trip parses");
