@@ -3,10 +3,13 @@
 //! desired state (`spec`) -> needs (`requirements`) + current state (`state`)
 //! -> `plan` (pure) -> `render` / `apply`.
 
+pub mod apply;
 pub mod aws;
+pub mod journal;
 pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod requirements;
+pub mod saved;
 pub mod spec;
 pub mod state;

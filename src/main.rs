@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use a2i_fix::aws::{self, AwsOptions};
 use a2i_fix::plan::{self, Plan};
 use a2i_fix::render::{self, TextOptions};
-use a2i_fix::{requirements, spec, state};
+use a2i_fix::{apply, requirements, saved, spec, state};
 
 /// Find and fix the AWS permissions that Amazon Augmented AI (A2I) needs.
 #[derive(Debug, Parser)]
@@ -46,6 +46,52 @@ enum Command {
     Plan(PlanArgs),
     /// Check a spec file without touching AWS.
     Validate(SpecArg),
+    /// Apply the plan (computed now, or saved with `plan --out`).
+    Apply(ApplyArgs),
+    /// Print a saved plan.
+    Show(ShowArgs),
+    /// Put back every resource an apply changed, from its journal.
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+struct WriteArgs {
+    /// Do not ask for confirmation (for pipelines).
+    #[arg(long)]
+    yes: bool,
+    /// Check everything and print the API calls that would be made; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Where journals (backups of every replaced document) are written.
+    #[arg(long, default_value = a2i_fix::journal::DEFAULT_BACKUP_DIR)]
+    backup_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    /// A plan saved with `plan --out`; without it the plan is computed from the spec.
+    plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    spec: SpecArg,
+    #[command(flatten)]
+    write: WriteArgs,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// A plan saved with `plan --out`.
+    plan_file: PathBuf,
+    /// Print it as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// The journal an apply wrote (in `.a2i-fix/` by default).
+    journal: PathBuf,
+    #[command(flatten)]
+    write: WriteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +111,9 @@ struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Also save the plan to FILE, for a later `apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -141,28 +190,137 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {
-            let plan = compute_plan(&cli.global, &args.spec.spec).await?;
-            let mut stdout = std::io::stdout().lock();
-            if args.json {
-                render::render_json(&plan, &mut stdout)?;
-            } else {
-                let opts = TextOptions {
-                    color: use_color(&cli.global),
-                };
-                render::render_text(&plan, &mut stdout, opts)?;
+            let (_, _, plan) = compute_plan(&cli.global, &args.spec.spec).await?;
+            print_plan(&plan, args.json, &cli.global)?;
+            if let Some(out) = &args.out {
+                saved::write_saved_plan(out, &plan)?;
+                eprintln!(
+                    "Saved the plan to `{}`. To perform exactly these actions, run: a2i-fix apply {}",
+                    out.display(),
+                    out.display()
+                );
             }
-            stdout.flush()?;
             if args.detailed_exitcode && !plan.changes.is_empty() {
                 return Ok(ExitCode::from(2));
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Show(args) => {
+            let plan = saved::load_saved_plan(&args.plan_file)?;
+            print_plan(&plan, args.json, &cli.global)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply(args) => apply_command(&cli.global, args).await,
+        Command::Rollback(args) => rollback_command(&cli.global, args).await,
+    }
+}
+
+fn print_plan(plan: &Plan, json: bool, global: &Global) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        render::render_json(plan, &mut stdout)?;
+    } else {
+        let opts = TextOptions {
+            color: use_color(global),
+        };
+        render::render_text(plan, &mut stdout, opts)?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn apply_command(global: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    // Refuse early, before reading anything, when nobody can confirm.
+    let confirmation = if args.write.dry_run {
+        None
+    } else {
+        Some(apply::confirmation_for_stdin(args.write.yes)?)
+    };
+    let (clients, expected_account, plan) = match &args.plan_file {
+        Some(file) => {
+            let plan = saved::load_saved_plan(file)?;
+            let clients = aws::connect(&aws_options(global)).await?;
+            (clients, None, plan)
+        }
+        None => {
+            let (clients, spec, plan) = compute_plan(global, &args.spec.spec).await?;
+            (clients, spec.bound_account(), plan)
+        }
+    };
+    let identity = apply::identify(&clients).await?;
+    if args.plan_file.is_some() {
+        saved::check_account(&plan, &identity.account_id, &clients.region)?;
+    }
+    print_plan(&plan, false, global)?;
+    let mut options = apply::ApplyOptions::new(identity);
+    options.backup_dir = args.write.backup_dir.clone();
+    options.dry_run = args.write.dry_run;
+    options.expected_account_id = expected_account;
+    options.saved_plan = args.plan_file.clone();
+    execute_confirmed(&clients, &plan, options, confirmation).await
+}
+
+async fn rollback_command(global: &Global, args: &RollbackArgs) -> anyhow::Result<ExitCode> {
+    let confirmation = if args.write.dry_run {
+        None
+    } else {
+        Some(apply::confirmation_for_stdin(args.write.yes)?)
+    };
+    let clients = aws::connect(&aws_options(global)).await?;
+    let identity = apply::identify(&clients).await?;
+    let plan = apply::rollback::plan_from_journal(&args.journal, &clients, &identity).await?;
+    print_plan(&plan, false, global)?;
+    let mut options = apply::ApplyOptions::new(identity);
+    options.backup_dir = args.write.backup_dir.clone();
+    options.dry_run = args.write.dry_run;
+    execute_confirmed(&clients, &plan, options, confirmation).await
+}
+
+/// The shared tail of `apply` and `rollback`: confirm, execute, report.
+async fn execute_confirmed(
+    clients: &aws::Clients,
+    plan: &Plan,
+    mut options: apply::ApplyOptions,
+    confirmation: Option<apply::Confirmation>,
+) -> anyhow::Result<ExitCode> {
+    if plan.changes.is_empty() {
+        println!("Nothing to do.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if confirmation == Some(apply::Confirmation::Ask) {
+        println!();
+        if !apply::confirm_apply()? {
+            println!("Apply cancelled. Nothing was written.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    if !options.dry_run {
+        // After the prompt, so that Ctrl-C at the prompt still just quits.
+        options.interrupt = apply::Interrupt::on_ctrl_c();
+    }
+    println!();
+    match apply::execute(clients, plan, &options).await {
+        Ok(report) => {
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => match err.report() {
+            Some(report) => {
+                print!("{report}");
+                std::io::stdout().flush()?;
+                Err(anyhow::Error::new(err))
+            }
+            None => Err(anyhow::Error::new(err)),
+        },
     }
 }
 
 /// Load the spec, read the account and build the plan: the one path that
 /// `plan` and `apply` share.
-async fn compute_plan(global: &Global, spec_path: &std::path::Path) -> anyhow::Result<Plan> {
+async fn compute_plan(
+    global: &Global,
+    spec_path: &std::path::Path,
+) -> anyhow::Result<(aws::Clients, spec::Spec, Plan)> {
     let spec = spec::load(spec_path)?;
     let needs = requirements::derive(&spec);
     let clients = aws::connect(&aws_options(global)).await?;
@@ -171,7 +329,7 @@ async fn compute_plan(global: &Global, spec_path: &std::path::Path) -> anyhow::R
     spinner.stop();
     let state = state.context("failed to read the account's current state")?;
     let plan = plan::build_plan(&needs, &state, &spec.hash)?;
-    Ok(plan)
+    Ok((clients, spec, plan))
 }
 
 /// A spinner on stderr, only when stderr is a terminal.

@@ -317,6 +317,10 @@ fn previous_values(doc: &PolicyDocument, sid: &str, principals: bool) -> Vec<Str
                 .iter()
                 .filter(|(k, _)| k == "AWS")
                 .flat_map(|(_, v)| v.iter().cloned())
+                // A deleted role shows up as its unique id (`AROA...`):
+                // KMS refuses such a principal in a new statement, so only
+                // ARNs are carried over.
+                .filter(|p| p.starts_with("arn:"))
                 .collect(),
             _ => Vec::new(),
         }

@@ -60,7 +60,15 @@ fn verb(action: Action) -> &'static str {
 fn shown(target: &Target, document: &str) -> String {
     match target {
         Target::Attachment { .. } => format!("policy_arn = {}", document.trim()),
-        _ => document.to_string(),
+        // Documents are written exactly as planned, but shown pretty-printed
+        // (key order kept) so that a compact document read back from AWS,
+        // as in rollback plans, diffs line by line against a pretty one.
+        _ => match serde_json::from_str::<serde_json::Value>(document) {
+            Ok(value) => {
+                serde_json::to_string_pretty(&value).unwrap_or_else(|_| document.to_string())
+            }
+            Err(_) => document.to_string(),
+        },
     }
 }
 

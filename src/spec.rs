@@ -1,7 +1,7 @@
 //! The desired-state file `a2i.toml`: parsing and validation, errors with
 //! file, line and key.
 //!
-//! The format is documented for users in `docs/spec.md`; the examples in
+//! The format is documented for users in README.md ("The spec file"); the examples in
 //! `plans/` are exercised by `tests/spec_examples.rs`.
 //!
 //! # How it is parsed

@@ -640,6 +640,18 @@ fn rows() -> Vec<Row> {
             Want::NotMet,
         ),
         row(
+            "some actions only under a condition make the grant conditional",
+            key(),
+            vec![(
+                K,
+                stmts(&[
+                    r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/A2IFlowRole"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}"#,
+                    r#"{"Sid":"ViaS3","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/A2IFlowRole"},"Action":["kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}"#,
+                ]),
+            )],
+            Want::Conditional(K, 1, "StringEquals on `kms:ViaService`"),
+        ),
+        row(
             "a deleted role's unique id is not the role",
             key(),
             vec![(

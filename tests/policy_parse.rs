@@ -198,3 +198,27 @@ fn cors_errors_name_the_rule() {
         }
     }
 }
+
+#[test]
+fn json_syntax_errors_name_line_and_column() {
+    let err = PolicyDocument::parse("{\n  \"Statement\": [\n    {\"Effect\": \"Allow\",}\n  ]\n}");
+    match err {
+        Err(PolicyError::Invalid { location, message }) => {
+            assert_eq!(location, "line 3, column 24");
+            assert!(message.starts_with("not valid JSON"), "{message}");
+        }
+        Ok(_) => panic!("trailing comma accepted"),
+    }
+}
+
+#[test]
+fn error_messages_say_what_is_wrong_and_where() {
+    let err = PolicyDocument::parse(
+        r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Principal":{"aws":"*"}}]}"#,
+    );
+    let text = err.err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        text,
+        "invalid policy document at Statement[0].Principal.aws: unknown principal type `aws`: use `AWS`, `Service`, `Federated` or `CanonicalUser`"
+    );
+}

@@ -640,6 +640,11 @@ proptest! {
     }
 
     #[test]
+    fn matches_agrees_with_a_reference_matcher(p in "[aAb*?]{0,6}", v in "[aAb]{0,8}", ci in any::<bool>()) {
+        prop_assert_eq!(matches(&p, &v, ci), reference_match(p.as_bytes(), v.as_bytes(), ci));
+    }
+
+    #[test]
     fn covers_is_sound(p in "[ab*?]{0,5}", q in "[ab*?]{0,4}") {
         if covers(&p, &q, false) {
             for s in all_strings(7) {
@@ -669,4 +674,19 @@ fn all_strings(max: usize) -> Vec<String> {
         out.extend(layer.iter().cloned());
     }
     out
+}
+
+/// Obviously correct (exponential) IAM wildcard matching, for small inputs.
+fn reference_match(p: &[u8], v: &[u8], ci: bool) -> bool {
+    match (p.first(), v.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            reference_match(&p[1..], v, ci) || (!v.is_empty() && reference_match(p, &v[1..], ci))
+        }
+        (Some(b'?'), Some(_)) => reference_match(&p[1..], &v[1..], ci),
+        (Some(a), Some(b)) => {
+            (a == b || (ci && a.eq_ignore_ascii_case(b))) && reference_match(&p[1..], &v[1..], ci)
+        }
+        _ => false,
+    }
 }

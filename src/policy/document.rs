@@ -207,7 +207,14 @@ impl PolicyDocument {
     /// A document with `Version: 2012-10-17` and the given statements (each
     /// written as its `raw` when that is an object, else as built).
     pub fn from_statements(statements: Vec<Statement>) -> Self {
-        let list: Vec<Value> = statements.iter().map(Statement::raw_or_built).collect();
+        let statements: Vec<Statement> = statements
+            .into_iter()
+            .map(|mut s| {
+                s.raw = s.raw_or_built();
+                s
+            })
+            .collect();
+        let list: Vec<Value> = statements.iter().map(|s| s.raw.clone()).collect();
         let mut raw = Map::new();
         raw.insert("Version".into(), Value::String(VERSION_2012.into()));
         raw.insert("Statement".into(), Value::Array(list));

@@ -12,7 +12,7 @@
 //! - appends the other additions, in the order given.
 //!
 //! The merge decides *how* to add, not *whether* a requirement needs it: the
-//! planner asks [`super::evaluate`] first and passes only what is unmet, so
+//! planner asks [`super::evaluate()`] first and passes only what is unmet, so
 //! that a document already meeting a requirement through a broader statement
 //! is not touched.
 //!

@@ -2,11 +2,28 @@
 //! configurations — parse, normalise, decide equivalence, decide whether a
 //! requirement is already met, merge A2I's additions in, and check limits.
 //!
-//! This module is pure: it depends on `serde_json` and the standard library
-//! only, does no I/O, and knows no SDK type. Everything the planner decides
-//! about a document is decided here.
+//! This module is pure: it imports nothing but `std`, `serde`, `serde_json`
+//! and `thiserror` (see the `use` lines of each file), does no I/O, and knows
+//! no SDK type. Everything the planner decides about a document is decided
+//! here.
 //!
-//! (Module-level design decisions are documented in the submodules.)
+//! | submodule | owns |
+//! |---|---|
+//! | [`document`] | the IAM policy grammar (identity, trust and key policies): strict parsing with located errors, writing back exactly what was read |
+//! | [`cors`] | S3 CORS configurations |
+//! | [`equivalence`] | "means the same thing" (DOMAIN.md section 3), through a normal form |
+//! | [`wildcard`] | IAM `*`/`?` matching, and covering / overlapping of two patterns |
+//! | [`evaluate`](mod@evaluate) | "already met": met, not met, blocked by a Deny, met only under a condition; with a reason |
+//! | [`merge`] | adding A2I's statements and rule without losing or moving anything, idempotently |
+//! | [`a2i`] | the least-privilege statements and CORS rule A2I needs (DOMAIN.md section 1) |
+//! | [`limits`] | DOMAIN.md section 4 size limits, the key-policy lockout guard, nothing-lost guards |
+//!
+//! The decisions taken where the issue was silent are written in each
+//! submodule's documentation, under "Decisions where the issue is silent".
+//!
+//! Tests: `tests/policy_*.rs` (tables, realistic merges, property tests) and a
+//! fuzz driver for the parsers that runs on stable:
+//! `FUZZ_SECONDS=60 cargo test --test policy_fuzz -- --ignored --nocapture`.
 
 pub mod a2i;
 pub mod cors;

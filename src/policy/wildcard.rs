@@ -2,7 +2,7 @@
 //!
 //! Three questions are asked of IAM patterns, and each has its own function:
 //!
-//! - [`matches`]: does a pattern match one concrete value (`s3:Get*` matches
+//! - [`matches()`]: does a pattern match one concrete value (`s3:Get*` matches
 //!   `s3:GetObject`)?
 //! - [`covers`]: does a pattern match *every* value another pattern can name?
 //!   Requirements themselves contain wildcards (`arn:aws:s3:::bucket/*`,

@@ -1,0 +1,537 @@
+//! Rollback: a [`Plan`] that puts back what an apply changed, built from its
+//! journal and applied with the same `execute` as any plan.
+//!
+//! For each step the journal shows as applied, or started with an unknown
+//! outcome, the resource is re-read and:
+//! - if it is as the apply left it, the step is undone: the `previous`
+//!   document is written back (`Update`, or `Create` for a deleted role or a
+//!   detached policy being restored), or, when there was none, the resource
+//!   is deleted (`Delete`: DeleteBucketCors, DeleteRolePolicy,
+//!   Detach*Policy, DeleteRole);
+//! - if a step's outcome is unknown and the resource is still as it was
+//!   before the apply, the write did not land: nothing to undo (a warning
+//!   says so);
+//! - otherwise it changed since the apply, and the whole rollback is
+//!   refused, naming every such resource. Partial rollbacks of a changed
+//!   account are a judgement call for a human, not for the tool.
+//!
+//! "As the apply left it": when verification journaled the fingerprint of
+//! the document AWS returned after the write, the current document must
+//! have exactly that fingerprint (an equivalent rewrite by someone else is a
+//! change). Without it (the apply stopped before verifying), the current
+//! document must be equivalent to what the apply wrote, since AWS
+//! re-serialises documents and the exact text is unknown.
+//!
+//! A role the apply created is deleted last, after its inline policies and
+//! attachments, but only those the journal says the apply added: anything
+//! else on the role makes DeleteRole fail with `DeleteConflict`, which is
+//! the safe outcome.
+//!
+//! Failed steps wrote nothing and are skipped. When a target appears in
+//! several steps (not the case for plans built by `plan`), the first step's
+//! `previous` is restored and the last step's write is what must still be
+//! there.
+//!
+//! The rollback plan has an empty `spec_hash`: that is how `execute` knows
+//! it is a rollback (and skips the "nothing lost" guard, see `apply`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::Identity;
+use crate::aws::Clients;
+use crate::journal::{self, JournalContents, JournalError, JournalStep, StepOutcome};
+use crate::plan::{self, Action, Change, Plan, Summary, Target, Warning};
+use crate::policy::{self, CorsConfiguration, PolicyDocument};
+use crate::state;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("journal `{}` is for account {account} in `{region}`, but the credentials in use are for account {connected} in `{connected_region}`: use the profile and `--region` of that account", .journal.display())]
+    WrongAccount {
+        journal: PathBuf,
+        account: String,
+        region: String,
+        connected: String,
+        connected_region: String,
+    },
+    #[error("cannot re-read `{address}` for rollback: {message}; nothing was written")]
+    Read { address: String, message: String },
+    #[error("{}", changed_message(.journal, .resources))]
+    Changed {
+        journal: PathBuf,
+        resources: Vec<(String, String)>,
+    },
+}
+
+fn changed_message(journal: &Path, resources: &[(String, String)]) -> String {
+    let mut s = format!(
+        "cannot roll back journal `{}`: these resources changed since the apply:",
+        journal.display()
+    );
+    for (address, why) in resources {
+        s.push_str(&format!("\n  - `{address}`: {why}"));
+    }
+    s.push_str(
+        "\nnothing was written; put them back by hand (the journal holds each previous document)",
+    );
+    s
+}
+
+/// Build the rollback plan of the journal at `journal_path` (see module docs).
+/// `identity` is who the clients act as (see [`super::identify`]): a journal
+/// written for another account or region is refused before anything is read.
+pub async fn plan_from_journal(
+    journal_path: &Path,
+    clients: &Clients,
+    identity: &Identity,
+) -> Result<Plan, RollbackError> {
+    let contents = journal::read_journal(journal_path)?;
+    if contents.header.account_id != identity.account_id || contents.header.region != clients.region
+    {
+        return Err(RollbackError::WrongAccount {
+            journal: journal_path.to_path_buf(),
+            account: contents.header.account_id.clone(),
+            region: contents.header.region.clone(),
+            connected: identity.account_id.clone(),
+            connected_region: clients.region.clone(),
+        });
+    }
+    let steps = undoable_steps(&contents);
+    let mut currents = BTreeMap::new();
+    for step in &steps {
+        let current = state::read_current(clients, &step.target)
+            .await
+            .map_err(|e| RollbackError::Read {
+                address: step.address.clone(),
+                message: e.to_string(),
+            })?;
+        currents.insert(step.step, current);
+    }
+    let mut plan = rollback_plan(&contents, &currents)?;
+    plan.api_calls = clients.counter.snapshot();
+    Ok(plan)
+}
+
+/// One entry per target: the first step's previous document, the last
+/// step's write and outcome.
+fn undoable_steps(contents: &JournalContents) -> Vec<JournalStep> {
+    let mut by_target: Vec<JournalStep> = Vec::new();
+    for s in &contents.steps {
+        if matches!(s.outcome, StepOutcome::Failed(_)) {
+            continue;
+        }
+        match by_target.iter_mut().find(|t| t.target == s.target) {
+            Some(t) => {
+                t.writing = s.writing.clone();
+                t.outcome = s.outcome.clone();
+                t.verified_fingerprint = s.verified_fingerprint.clone();
+                t.action = s.action;
+            }
+            None => by_target.push(s.clone()),
+        }
+    }
+    by_target
+}
+
+/// The pure part: given the journal and the current document of each
+/// undoable step (keyed by step number), the rollback plan.
+pub fn rollback_plan(
+    contents: &JournalContents,
+    currents: &BTreeMap<usize, Option<String>>,
+) -> Result<Plan, RollbackError> {
+    let journal_name = contents.path.display().to_string();
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    let mut changed = Vec::new();
+    for s in &contents.steps {
+        if let StepOutcome::Failed(e) = &s.outcome {
+            warnings.push(Warning {
+                subject: s.address.clone(),
+                requirement: None,
+                message: format!(
+                    "step {} failed during the apply ({}): nothing to put back",
+                    s.step, e.message
+                ),
+            });
+        }
+    }
+    for step in undoable_steps(contents) {
+        let current = currents.get(&step.step).cloned().flatten();
+        let current_fp = plan::fingerprint(current.as_deref());
+        let as_written = match &step.verified_fingerprint {
+            Some(v) => *v == current_fp,
+            None => shows_written(&step, current.as_deref()),
+        };
+        if !as_written {
+            if step.outcome == StepOutcome::Unknown && current_fp == step.previous_fingerprint {
+                warnings.push(Warning {
+                    subject: step.address.clone(),
+                    requirement: None,
+                    message: format!(
+                        "step {} was interrupted during its call and did not take effect: nothing to put back",
+                        step.step
+                    ),
+                });
+                continue;
+            }
+            let why = match (&step.verified_fingerprint, current.is_some(), step.writing.is_some()) {
+                (_, false, true) => "it no longer exists".to_string(),
+                (_, true, false) => "it exists again (the apply deleted it)".to_string(),
+                (Some(_), _, _) => "its document differs from what the apply left (even an equivalent rewrite counts)".to_string(),
+                (None, _, _) => "its document is not the one the apply wrote".to_string(),
+            };
+            changed.push((step.address.clone(), why));
+            continue;
+        }
+        if let Some(change) = undo(&step, current, &journal_name)? {
+            changes.push(change);
+        }
+    }
+    if !changed.is_empty() {
+        return Err(RollbackError::Changed {
+            journal: contents.path.clone(),
+            resources: changed,
+        });
+    }
+    let count = |a| changes.iter().filter(|c: &&Change| c.action == a).count();
+    let summary = Summary {
+        add: count(Action::Create),
+        change: count(Action::Update),
+        destroy: count(Action::Delete),
+    };
+    Ok(Plan {
+        format_version: plan::FORMAT_VERSION,
+        account_id: contents.header.account_id.clone(),
+        region: contents.header.region.clone(),
+        spec_hash: String::new(),
+        changes,
+        summary,
+        warnings,
+        api_calls: BTreeMap::new(),
+    })
+}
+
+/// Whether `current` is what `step` wrote, by meaning.
+fn shows_written(step: &JournalStep, current: Option<&str>) -> bool {
+    match (&step.target, step.writing.as_deref(), current) {
+        (_, None, None) => true,
+        (_, None, Some(_)) | (_, Some(_), None) => false,
+        (Target::Attachment { .. }, Some(_), Some(_)) => true,
+        (Target::BucketCors { .. }, Some(w), Some(c)) => {
+            match (CorsConfiguration::parse(w), CorsConfiguration::parse(c)) {
+                (Ok(w), Ok(c)) => policy::cors_equivalent(&w, &c),
+                _ => false,
+            }
+        }
+        (_, Some(w), Some(c)) => match (PolicyDocument::parse(w), PolicyDocument::parse(c)) {
+            (Ok(w), Ok(c)) => policy::equivalent(&w, &c),
+            _ => false,
+        },
+    }
+}
+
+fn undo(
+    step: &JournalStep,
+    current: Option<String>,
+    journal_name: &str,
+) -> Result<Option<Change>, RollbackError> {
+    let reason_restore = format!(
+        "rollback of step {} of journal `{journal_name}`: put back the document that was there before the apply",
+        step.step
+    );
+    let (action, after, reason) = match (&step.previous, &step.target) {
+        (Some(previous), target) => {
+            let action = if current.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            };
+            // An attachment's document is the policy ARN as a JSON string,
+            // whatever form the reader recorded.
+            let document = match target {
+                Target::Attachment { policy_arn, .. } => {
+                    serde_json::Value::String(policy_arn.clone()).to_string()
+                }
+                _ => previous.clone(),
+            };
+            (action, Some(document), reason_restore)
+        }
+        (None, Target::TrustPolicy { .. } | Target::KeyPolicy { .. }) => {
+            // Cannot happen for journals a2i-fix wrote: a trust policy exists
+            // with its role, a key policy always exists.
+            return Ok(None);
+        }
+        (None, _) => (
+            Action::Delete,
+            None,
+            format!(
+                "rollback of step {} of journal `{journal_name}`: it did not exist before the apply",
+                step.step
+            ),
+        ),
+    };
+    let replaced_sids = match (&step.target, current.as_deref(), after.as_deref()) {
+        (
+            Target::TrustPolicy { .. } | Target::InlinePolicy { .. } | Target::KeyPolicy { .. },
+            Some(cur),
+            Some(prev),
+        ) => removed_sids(cur, prev),
+        _ => Vec::new(),
+    };
+    Ok(Some(Change {
+        address: step.address.clone(),
+        action,
+        target: step.target.clone(),
+        requirements: Vec::new(),
+        reason,
+        before_fingerprint: plan::fingerprint(current.as_deref()),
+        after_digest: plan::fingerprint(after.as_deref()),
+        before: current,
+        after,
+        replaced_sids,
+    }))
+}
+
+/// Sids of statements in `current` with no equivalent statement in `previous`:
+/// what the rollback removes, shown in the plan.
+fn removed_sids(current: &str, previous: &str) -> Vec<String> {
+    let (Ok(cur), Ok(prev)) = (
+        PolicyDocument::parse(current),
+        PolicyDocument::parse(previous),
+    ) else {
+        return Vec::new();
+    };
+    cur.statements
+        .iter()
+        .filter(|s| {
+            !prev
+                .statements
+                .iter()
+                .any(|p| policy::statements_equivalent(s, p))
+        })
+        .filter_map(|s| s.sid.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Header, JOURNAL_FORMAT_VERSION, RecordedError};
+    use crate::spec::PrincipalKind;
+
+    fn step(
+        n: usize,
+        target: Target,
+        action: Action,
+        previous: Option<&str>,
+        writing: Option<&str>,
+    ) -> JournalStep {
+        JournalStep {
+            step: n,
+            address: format!("addr{n}"),
+            action,
+            target,
+            previous: previous.map(str::to_string),
+            previous_fingerprint: plan::fingerprint(previous),
+            writing: writing.map(str::to_string),
+            outcome: StepOutcome::Applied,
+            verified_fingerprint: None,
+        }
+    }
+
+    fn contents(steps: Vec<JournalStep>) -> JournalContents {
+        JournalContents {
+            path: PathBuf::from("j.jsonl"),
+            header: Header {
+                format_version: JOURNAL_FORMAT_VERSION,
+                account_id: "123456789012".into(),
+                region: "us-east-1".into(),
+                plan_digest: "d".into(),
+                started_at: "t".into(),
+                pid: 1,
+            },
+            steps,
+            end: None,
+            truncated_tail: false,
+        }
+    }
+
+    const WRITTEN: &str = "{\"written\":1}";
+    const READ_BACK: &str = "{\"read back\":1}";
+
+    // These cases use journaled (verified) fingerprints, so they compare
+    // exactly and need no policy parsing.
+    fn verified(mut s: JournalStep, text: &str) -> JournalStep {
+        s.verified_fingerprint = Some(plan::digest(text));
+        s
+    }
+
+    #[test]
+    fn a_created_role_is_deleted_after_its_policy_and_attachment() {
+        let role = Target::Role {
+            name: "R".into(),
+            path: "/".into(),
+        };
+        let inline = Target::InlinePolicy {
+            role: "R".into(),
+            policy_name: "p".into(),
+        };
+        let attach = Target::Attachment {
+            kind: PrincipalKind::Role,
+            name: "R".into(),
+            policy_arn: "arn:x".into(),
+        };
+        let c = contents(vec![
+            verified(
+                step(1, role.clone(), Action::Create, None, Some(WRITTEN)),
+                READ_BACK,
+            ),
+            verified(
+                step(2, inline.clone(), Action::Create, None, Some(WRITTEN)),
+                READ_BACK,
+            ),
+            verified(
+                step(3, attach.clone(), Action::Create, None, Some("\"arn:x\"")),
+                READ_BACK,
+            ),
+        ]);
+        let currents = (1..=3).map(|n| (n, Some(READ_BACK.to_string()))).collect();
+        let plan = rollback_plan(&c, &currents).unwrap();
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| c.action == Action::Delete && c.after.is_none())
+        );
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| c.before_fingerprint == plan::digest(READ_BACK))
+        );
+        assert_eq!(
+            plan.summary,
+            Summary {
+                add: 0,
+                change: 0,
+                destroy: 3
+            }
+        );
+        assert!(plan.spec_hash.is_empty());
+        let calls: Vec<String> = crate::apply::ordered_calls(&plan)
+            .unwrap()
+            .iter()
+            .map(|(_, _, c)| c.to_string())
+            .collect();
+        assert_eq!(
+            calls,
+            vec![
+                "iam:DetachRolePolicy role=R policy_arn=arn:x",
+                "iam:DeleteRolePolicy role=R policy=p",
+                "iam:DeleteRole role=R"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replaced_document_is_restored_exactly() {
+        let cors = Target::BucketCors {
+            bucket: "in".into(),
+        };
+        let previous =
+            "{\"CORSRules\":[{\"AllowedMethods\":[\"PUT\"],\"AllowedOrigins\":[\"https://x\"]}]}";
+        let c = contents(vec![verified(
+            step(1, cors, Action::Update, Some(previous), Some(WRITTEN)),
+            READ_BACK,
+        )]);
+        let currents = [(1, Some(READ_BACK.to_string()))].into_iter().collect();
+        let plan = rollback_plan(&c, &currents).unwrap();
+        assert_eq!(plan.changes.len(), 1);
+        let ch = &plan.changes[0];
+        assert_eq!(ch.action, Action::Update);
+        assert_eq!(ch.after.as_deref(), Some(previous));
+        assert_eq!(ch.after_digest, plan::digest(previous));
+        assert_eq!(ch.before.as_deref(), Some(READ_BACK));
+    }
+
+    #[test]
+    fn a_resource_changed_since_the_apply_refuses_the_rollback_naming_it() {
+        let cors = Target::BucketCors {
+            bucket: "in".into(),
+        };
+        let key = Target::KeyPolicy {
+            key_id: "k".into(),
+            key_arn: "a".into(),
+        };
+        let c = contents(vec![
+            verified(
+                step(1, cors, Action::Update, Some("{}"), Some(WRITTEN)),
+                READ_BACK,
+            ),
+            verified(
+                step(2, key, Action::Update, Some("{}"), Some(WRITTEN)),
+                READ_BACK,
+            ),
+        ]);
+        let currents = [
+            (1, Some(READ_BACK.to_string())),
+            (2, Some("{\"someone\":\"else\"}".to_string())),
+        ]
+        .into_iter()
+        .collect();
+        match rollback_plan(&c, &currents) {
+            Err(RollbackError::Changed { resources, .. }) => {
+                assert_eq!(resources.len(), 1);
+                assert_eq!(resources[0].0, "addr2");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn failed_steps_are_skipped_and_unlanded_unknown_steps_warned() {
+        let cors = Target::BucketCors {
+            bucket: "in".into(),
+        };
+        let inline = Target::InlinePolicy {
+            role: "R".into(),
+            policy_name: "p".into(),
+        };
+        let mut failed = step(1, cors, Action::Update, Some("{}"), Some(WRITTEN));
+        failed.outcome = StepOutcome::Failed(RecordedError {
+            code: Some("NoSuchBucket".into()),
+            message: "gone".into(),
+            meaning: String::new(),
+        });
+        let mut unknown = step(2, inline, Action::Create, None, Some(WRITTEN));
+        unknown.outcome = StepOutcome::Unknown;
+        let c = contents(vec![failed, unknown]);
+        // The inline policy is still absent: the interrupted write did not land.
+        let currents = [(2, None)].into_iter().collect();
+        let plan = rollback_plan(&c, &currents).unwrap();
+        assert!(plan.changes.is_empty());
+        assert_eq!(plan.warnings.len(), 2);
+        assert!(plan.warnings[0].message.contains("failed"));
+        assert!(plan.warnings[1].message.contains("did not take effect"));
+    }
+
+    #[test]
+    fn a_deleted_resource_that_exists_again_is_a_change() {
+        let inline = Target::InlinePolicy {
+            role: "R".into(),
+            policy_name: "p".into(),
+        };
+        let c = contents(vec![step(1, inline, Action::Delete, Some("{}"), None)]);
+        let currents = [(1, Some("{}".to_string()))].into_iter().collect();
+        assert!(matches!(
+            rollback_plan(&c, &currents),
+            Err(RollbackError::Changed { .. })
+        ));
+        // ...and one still deleted is re-created with its previous document.
+        let currents = [(1, None)].into_iter().collect();
+        let plan = rollback_plan(&c, &currents).unwrap();
+        assert_eq!(plan.changes[0].action, Action::Create);
+        assert_eq!(plan.changes[0].after.as_deref(), Some("{}"));
+    }
+}
