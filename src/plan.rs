@@ -329,6 +329,18 @@ fn previous_values(doc: &PolicyDocument, sid: &str, principals: bool) -> Vec<Str
     }
 }
 
+/// What a permissions boundary must allow for a role, in words.
+fn boundary_needs(role: &RoleNeeds) -> String {
+    let mut parts = Vec::new();
+    if !role.read.is_empty() {
+        parts.push(format!("`{READ_ACTION}` on the input"));
+    }
+    if !role.write.is_empty() {
+        parts.push(format!("`{WRITE_ACTION}` on the output"));
+    }
+    parts.join(" and ")
+}
+
 fn union(previous: Vec<String>, new: impl IntoIterator<Item = String>) -> Vec<String> {
     let set: BTreeSet<String> = previous.into_iter().chain(new).collect();
     set.into_iter().collect()
@@ -415,6 +427,13 @@ impl Builder<'_> {
             return self.plan_new_role(role);
         };
 
+        if role.path_given && existing.path != role.path {
+            return Err(PlanError::Missing(format!(
+                "the spec names role `{}` with path `{}`, but the role in the account is `{}` (path `{}`): A2I would be given an ARN that does not exist. Correct the role ARN in the spec",
+                role.name, role.path, existing.arn, existing.path
+            )));
+        }
+
         // R4: trust policy.
         let trust_doc = parse_doc(
             &format!("the trust policy of role `{}`", role.name),
@@ -476,8 +495,9 @@ impl Builder<'_> {
                 subject.clone(),
                 None,
                 format!(
-                    "role `{}` has the permissions boundary `{boundary}`: it must also allow `s3:GetObject` on the input and `s3:PutObject` on the output, or A2I is denied whatever the role's policies say. a2i-fix does not change boundaries.",
-                    role.name
+                    "role `{}` has the permissions boundary `{boundary}`: it must also allow {}, or A2I is denied whatever the role's policies say. a2i-fix does not change boundaries.",
+                    role.name,
+                    boundary_needs(role)
                 ),
             );
         }

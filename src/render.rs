@@ -144,12 +144,21 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> io::R
         plan.account_id, plan.region
     )?;
     writeln!(out)?;
-    if plan.changes.is_empty() {
+    if plan.changes.is_empty() && plan.warnings.is_empty() {
         writeln!(
             out,
             "{}",
             st.add
                 .apply_to("No changes. A2I permissions are up to date.")
+        )?;
+    } else if plan.changes.is_empty() {
+        // Not "up to date": the warnings say A2I may still be denied.
+        writeln!(
+            out,
+            "{}",
+            st.warn.apply_to(
+                "No changes that a2i-fix can make. A2I may still fail: see the warnings below."
+            )
         )?;
     } else {
         writeln!(

@@ -54,6 +54,9 @@ pub struct Because {
 pub struct RoleNeeds {
     pub name: String,
     pub path: String,
+    /// Whether the spec names the role by ARN somewhere, so that `path` is
+    /// what the spec says (a bare name takes whatever path the role has).
+    pub path_given: bool,
     /// R4 (flow roles; preview roles too, since SageMaker assumes them).
     pub trust: Vec<Because>,
     /// R2/R9: `arn:aws:s3:::BUCKET/*` -> why.
@@ -200,11 +203,15 @@ pub fn read_resource(bucket: &str) -> String {
 }
 
 fn role_entry<'a>(roles: &'a mut BTreeMap<String, RoleNeeds>, r: &RoleRef) -> &'a mut RoleNeeds {
-    roles.entry(r.name.clone()).or_insert_with(|| RoleNeeds {
+    let entry = roles.entry(r.name.clone()).or_insert_with(|| RoleNeeds {
         name: r.name.clone(),
         path: r.path.clone(),
         ..RoleNeeds::default()
-    })
+    });
+    if r.written.starts_with("arn:") {
+        entry.path_given = true;
+    }
+    entry
 }
 
 fn add(list: &mut Vec<Because>, requirement: &'static str, by: &str) {

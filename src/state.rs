@@ -755,17 +755,31 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         .values()
         .filter(|c| is_read_as_role(c.kind, &c.name))
     {
-        let role = roles.get(&need.name).and_then(Option::as_ref);
-        let role = role.ok_or_else(|| StateError::CallerNotFound {
-            arn: need.arn.clone(),
-        })?;
+        let attached_policies = match roles.get(&need.name).and_then(Option::as_ref) {
+            Some(role) => role.attached_policies.clone(),
+            // A missing flow role is planned as a create: as a caller it
+            // then starts with nothing attached. A role a2i-fix will not
+            // create is a missing caller.
+            None if needs
+                .roles
+                .get(&need.name)
+                .is_some_and(|r| r.create_if_missing) =>
+            {
+                Vec::new()
+            }
+            None => {
+                return Err(StateError::CallerNotFound {
+                    arn: need.arn.clone(),
+                });
+            }
+        };
         callers.insert(
             need.arn.clone(),
             CallerState {
                 arn: need.arn.clone(),
                 kind: PrincipalKind::Role,
                 name: need.name.clone(),
-                attached_policies: role.attached_policies.clone(),
+                attached_policies,
             },
         );
     }

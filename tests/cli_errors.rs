@@ -386,10 +386,6 @@ fn arns_of_another_account_without_account_id_are_refused() {
 }
 
 #[test]
-#[ignore = "BUG: a role ARN whose path differs from the existing role's is planned against \
-            the existing role without a word (spec `role/other/NAME`, account `role/NAME`); \
-            the flow definition's RoleArn from the spec does not exist. Needs the spec's \
-            path to reach the planner (RoleNeeds has only a defaulted `path`)."]
 fn role_arn_with_another_path_than_the_existing_role_is_refused() {
     // `ErrFlowRole` exists at path `/`.
     let run = aws_error(

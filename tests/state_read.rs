@@ -35,6 +35,7 @@ fn flow_role(needs: &mut Needs, name: &str, input_bucket: &str, output_bucket: &
         read: BTreeMap::from([(format!("arn:aws:s3:::{input_bucket}/*"), because("R2"))]),
         write: BTreeMap::from([(format!("arn:aws:s3:::{output_bucket}/*"), because("R3"))]),
         create_if_missing: true,
+        path_given: false,
     };
     needs.roles.insert(name.into(), role);
 }
@@ -346,10 +347,17 @@ async fn missing_buckets_keys_and_callers_are_errors_naming_them() {
         StateError::CallerNotFound { .. }
     ));
 
-    // A caller that is also a (missing) flow role is still a missing caller.
+    // A caller that is also a missing flow role (which the plan creates)
+    // starts with nothing attached; a missing preview role stays an error.
     let mut needs = Needs::default();
     flow_role(&mut needs, "ghost-role", "present", "present");
     caller(&mut needs, PrincipalKind::Role, "ghost-role");
+    let state = state::read_state(&moto.clients().await, &needs)
+        .await
+        .expect("a missing flow role that is also a caller is planned, not an error");
+    let arn = format!("arn:aws:iam::{ACCOUNT_ID}:role/ghost-role");
+    assert_eq!(state.callers[&arn].attached_policies, vec![]);
+    needs.roles.get_mut("ghost-role").unwrap().create_if_missing = false;
     assert!(matches!(
         read_error(&moto, &needs).await,
         StateError::CallerNotFound { .. }

@@ -531,7 +531,7 @@ fn unsure_principal_why(st: &Statement, who: &Who<'_>) -> &'static str {
     match who {
         Who::Holder => "a statement with a principal is not valid in an identity policy",
         Who::Iam { .. } => {
-            "it names the account root, which only delegates to IAM policies not read here"
+            "it names the account root, which only delegates to the IAM policies of the principal"
         }
         _ => "its principal cannot be matched with certainty",
     }
