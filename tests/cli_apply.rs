@@ -488,11 +488,9 @@ async fn saved_plans_that_are_edited_stale_or_for_another_account_or_region_are_
             "nothing was written",
         ],
     );
-    assert_eq!(
-        out.stderr.matches("\n  - `").count(),
-        1,
-        "only the changed resource is named: {}",
-        out.all()
+    insta::assert_snapshot!(
+        "stale_saved_plan_refusal",
+        out.stderr.replace(path(&file), "[PLAN]")
     );
     assert_untouched(&rewritten_state, &Account::read(&reader).await, "stale");
     assert!(files_in(backups.path()).is_empty());
@@ -649,6 +647,21 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
         out.all()
     );
     let first_journal = out.journal();
+    let report = out
+        .stdout
+        .split_once("\nPlan: ")
+        .and_then(|(_, rest)| rest.split_once('\n'))
+        .unwrap_or_else(|| panic!("no plan summary:\n{}", out.all()))
+        .1
+        .replace(path(&first_journal), "[JOURNAL]");
+    insta::assert_snapshot!("half_way_failure_report", report);
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        vec![
+            "error: not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
+        ],
+        "the report is printed once, on stdout"
+    );
     let j = journal::read_journal(&first_journal).expect("the journal reads");
     let outcomes: Vec<(String, String)> = j
         .steps
@@ -912,4 +925,161 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
         back.expect_code(0, &format!("rollback {}", journal_file.display()));
     }
     assert_equivalent(&start, &Account::read(&reader).await, "after the rollbacks");
+}
+
+/// A saved plan changed with its digests recomputed (they catch careless
+/// edits, they are not a signature), so that only the guards stand between
+/// it and the account.
+fn craft(plan: &mut a2i_fix::plan::Plan, prefix: &str, after: String, replaced_sids: &[&str]) {
+    let change = plan
+        .changes
+        .iter_mut()
+        .find(|c| c.address.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no change `{prefix}...`"));
+    change.after_digest = a2i_fix::plan::fingerprint(Some(&after));
+    change.after = Some(after);
+    change.replaced_sids = replaced_sids.iter().map(|s| s.to_string()).collect();
+}
+
+#[tokio::test]
+async fn guards_refuse_a_crafted_plan_naming_each_resource_and_nothing_is_written() {
+    let moto = Moto::start();
+    let seeded = seed_broken_account(&moto, true).await;
+    let reader = moto.clients().await;
+    let cwd = tempdir();
+    let backups = tempdir();
+    let spec = example("kms-output.toml");
+    let file = cwd.path().join("plan.json");
+    run(a2i_fix(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
+        .expect_code(0, "plan --out");
+    let start = Account::read(&reader).await;
+    let mut plan = saved::load_saved_plan(&file).expect("the saved plan loads");
+
+    // Size: an inline policy over IAM's 10,240 characters.
+    let statements: Vec<serde_json::Value> = (0..120)
+        .map(|i| {
+            serde_json::json!({
+                "Sid": format!("Read{i}"),
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": format!("arn:aws:s3:::acme-a2i-input/a/rather/long/prefix/for/review/batch/{i}/*"),
+            })
+        })
+        .collect();
+    craft(
+        &mut plan,
+        "aws_iam_role_policy.A2IFlowRole:",
+        serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string(),
+        &[],
+    );
+    // Lockout: the root statement "replaced" (declared, so not a loss) by
+    // one that no longer allows `kms:PutKeyPolicy`.
+    let key_address = format!("aws_kms_key_policy.{}", seeded.key_id);
+    let key_after = {
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.address == key_address)
+            .expect("a key change");
+        let mut v: serde_json::Value =
+            serde_json::from_str(change.after.as_deref().unwrap_or_default()).expect("JSON");
+        for st in v["Statement"].as_array_mut().expect("statements") {
+            if st["Sid"] == "Enable IAM User Permissions" {
+                st["Action"] = "kms:DescribeKey".into();
+            }
+        }
+        v.to_string()
+    };
+    craft(
+        &mut plan,
+        &key_address,
+        key_after,
+        &["Enable IAM User Permissions"],
+    );
+    // Nothing lost: the upload page's CORS rule dropped.
+    craft(
+        &mut plan,
+        "aws_s3_bucket_cors_configuration.acme-a2i-input",
+        r#"{"CORSRules":[{"AllowedMethods":["GET"],"AllowedOrigins":["*"]}]}"#.to_string(),
+        &[],
+    );
+    let crafted = cwd.path().join("crafted.json");
+    saved::write_saved_plan(&crafted, &plan).expect("writing the crafted plan");
+
+    let out = run(a2i_fix(&moto, cwd.path()).args([
+        "apply",
+        path(&crafted),
+        "--yes",
+        "--backup-dir",
+        path(backups.path()),
+    ]));
+    out.expect_code(1, "crafted plan");
+    let refusal = out
+        .stderr
+        .split_once("apply refused before any write:")
+        .unwrap_or_else(|| panic!("not refused by the guards:\n{}", out.all()))
+        .1;
+    let reason_of = |address: &str| -> &str {
+        refusal
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("  - `{address}`: ")))
+            .unwrap_or_else(|| panic!("`{address}` is not named:\n{}", out.all()))
+    };
+    let size = reason_of("aws_iam_role_policy.A2IFlowRole:a2i-fix-permissions");
+    assert!(
+        size.contains("the inline policies of role `A2IFlowRole` together")
+            && size.contains("over the limit of 10240"),
+        "{size}"
+    );
+    let lockout = reason_of(&key_address);
+    assert!(
+        lockout.contains("would no longer let") && lockout.contains("`kms:PutKeyPolicy`"),
+        "{lockout}"
+    );
+    let lost = reason_of("aws_s3_bucket_cors_configuration.acme-a2i-input");
+    assert!(
+        lost.contains("`web-uploads`") && lost.contains("would be lost"),
+        "{lost}"
+    );
+    assert_eq!(
+        refusal.lines().filter(|l| l.starts_with("  - `")).count(),
+        3,
+        "the sound changes are not named: {}",
+        out.all()
+    );
+    assert!(out.stderr.contains("nothing was written"), "{}", out.all());
+    assert_untouched(&start, &Account::read(&reader).await, "guards");
+    assert!(files_in(backups.path()).is_empty());
+
+    // The spec's `account_id` is not the connected account.
+    let other = cwd.path().join("other-account.toml");
+    std::fs::write(
+        &other,
+        r#"account_id = "111122223333"
+
+[[flow_definition]]
+name = "product-review"
+role = "A2IFlowRole"
+input_buckets = ["acme-a2i-input"]
+output = "s3://acme-a2i-output/reviews/"
+"#,
+    )
+    .expect("writing the spec");
+    let out = run(a2i_fix(&moto, cwd.path()).args([
+        "apply",
+        "--yes",
+        "--spec",
+        path(&other),
+        "--backup-dir",
+        path(backups.path()),
+    ]));
+    out.expect_code(1, "spec for another account");
+    assert!(
+        out.stderr.contains("`123456789012`")
+            && out.stderr.contains(r#"`account_id = "111122223333"`"#),
+        "{}",
+        out.all()
+    );
+    assert_untouched(&start, &Account::read(&reader).await, "spec account");
+    assert!(files_in(backups.path()).is_empty());
 }
