@@ -913,16 +913,36 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
     assert_kept(&start, &Account::read(&reader).await, "after the rerun");
 
     // And both roll back, newest first, to the starting state.
-    for journal_file in [again.journal(), killed_journal] {
+    let rollback = |journal_file: &Path| -> Output {
         let undo = tempdir();
         let back = run(a2i_fix(&moto, cwd.path()).args([
             "rollback",
-            path(&journal_file),
+            path(journal_file),
             "--yes",
             "--backup-dir",
             path(undo.path()),
         ]));
         back.expect_code(0, &format!("rollback {}", journal_file.display()));
+        back
+    };
+    rollback(&again.journal());
+    let back = rollback(&killed_journal);
+    assert_eq!(
+        back.plan_summary(),
+        (0, applied, 0),
+        "only the applied steps are undone: {}",
+        back.all()
+    );
+    for step in j.steps.iter().filter(|s| s.outcome == StepOutcome::Unknown) {
+        assert!(
+            back.stdout.contains(&format!(
+                "step {} was interrupted during its call and did not take effect: nothing to put back",
+                step.step
+            )),
+            "step {} is explained: {}",
+            step.step,
+            back.all()
+        );
     }
     assert_equivalent(&start, &Account::read(&reader).await, "after the rollbacks");
 }
