@@ -795,6 +795,119 @@ async fn rollback_refuses_a_resource_changed_since_the_apply_and_names_it() {
     assert!(files_in(undo.path()).is_empty());
 }
 
+/// `a2i-fix apply --yes` running through a [`HoldingProxy`] that lets
+/// requests pass until the journal in `backups` records the first applied
+/// write and holds every request after it: the binary is frozen between
+/// writes, deterministically, until the test acts (kill, Ctrl-C, release).
+struct Frozen {
+    child: std::process::Child,
+    proxy: HoldingProxy,
+    log: tempfile::TempDir,
+}
+
+impl Frozen {
+    fn apply(moto: &Moto, cwd: &Path, spec: &Path, backups: &Path) -> Frozen {
+        let watched = backups.to_path_buf();
+        let proxy = HoldingProxy::start(
+            moto.port,
+            Arc::new(move || {
+                files_in(&watched).iter().any(|p| {
+                    std::fs::read_to_string(p).is_ok_and(|t| t.contains(r#""state":"applied""#))
+                })
+            }),
+        );
+        let log = tempdir();
+        let stdout = std::fs::File::create(log.path().join("stdout")).expect("log file");
+        let stderr = std::fs::File::create(log.path().join("stderr")).expect("log file");
+        let mut cmd = a2i_fix(moto, cwd);
+        cmd.args([
+            "apply",
+            "--yes",
+            "--spec",
+            path(spec),
+            "--backup-dir",
+            path(backups),
+        ])
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+        let mut frozen = Frozen {
+            child: cmd.spawn().expect("starting a2i-fix apply"),
+            proxy,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while frozen.proxy.held() == 0 {
+            if let Ok(Some(status)) = frozen.child.try_wait() {
+                panic!(
+                    "apply ended ({status}) before it was frozen:\n{}\n{}",
+                    frozen.stdout(),
+                    frozen.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "apply never made its first write"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        frozen
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(self.log.path().join("stdout")).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Send SIGINT (what Ctrl-C sends) and wait until the binary says it got it.
+    fn ctrl_c(&self, expect: &str) {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -INT {pid}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.stderr().contains(expect) {
+            assert!(
+                Instant::now() < deadline,
+                "no {expect:?} after SIGINT:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Wait for the exit code (`None`: killed by a signal).
+    fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the child") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("apply did not end:\n{}\n{}", self.stdout(), self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // Never leave the binary behind, even when an assertion failed.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[tokio::test]
 async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_and_rollback_work()
 {
@@ -806,55 +919,12 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
     let backups = tempdir();
     let spec = example("shared-role.toml");
 
-    // Requests pass until the journal records the first applied write;
-    // from then on they hang, so the binary is frozen between writes,
-    // deterministically, until it is killed.
-    let watched = backups.path().to_path_buf();
-    let proxy = HoldingProxy::start(
-        moto.port,
-        Arc::new(move || {
-            files_in(&watched).iter().any(|p| {
-                std::fs::read_to_string(p).is_ok_and(|t| t.contains(r#""state":"applied""#))
-            })
-        }),
-    );
-    let log = tempdir();
-    let stdout = std::fs::File::create(log.path().join("stdout")).expect("log file");
-    let stderr = std::fs::File::create(log.path().join("stderr")).expect("log file");
-    let mut cmd = a2i_fix(&moto, cwd.path());
-    cmd.args([
-        "apply",
-        "--yes",
-        "--spec",
-        path(&spec),
-        "--backup-dir",
-        path(backups.path()),
-    ])
-    .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-    .stdin(std::process::Stdio::null())
-    .stdout(stdout)
-    .stderr(stderr);
-    let mut child = cmd.spawn().expect("starting a2i-fix apply");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while proxy.held() == 0 {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "apply ended ({status}) before it could be killed:\n{}\n{}",
-                std::fs::read_to_string(log.path().join("stdout")).unwrap_or_default(),
-                std::fs::read_to_string(log.path().join("stderr")).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "apply never made its first write"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    let status = child.wait().expect("reaping the child");
+    let mut frozen = Frozen::apply(&moto, cwd.path(), &spec, backups.path());
+    frozen.child.kill().expect("SIGKILL");
+    let status = frozen.child.wait().expect("reaping the child");
     assert_eq!(status.code(), None, "killed by a signal");
-    drop(proxy);
-    let printed = std::fs::read_to_string(log.path().join("stdout")).unwrap_or_default();
+    let printed = frozen.stdout();
+    drop(frozen);
     let (add, change, _) = plan_summary(&printed).expect("the plan was printed");
 
     let journals = files_in(backups.path());
@@ -1102,4 +1172,89 @@ output = "s3://acme-a2i-output/reviews/"
     );
     assert_untouched(&start, &Account::read(&reader).await, "spec account");
     assert!(files_in(backups.path()).is_empty());
+}
+
+#[tokio::test]
+async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops_at_once() {
+    let moto = Moto::start();
+    seed_broken_account(&moto, true).await;
+    let reader = moto.clients().await;
+    let start = Account::read(&reader).await;
+    let cwd = tempdir();
+    let spec = example("shared-role.toml");
+
+    // Ctrl-C twice: stops at once, exit 130, the write in flight unknown.
+    let first = tempdir();
+    let mut frozen = Frozen::apply(&moto, cwd.path(), &spec, first.path());
+    frozen.ctrl_c("interrupt received: finishing the write in flight");
+    frozen.ctrl_c("stopped at once");
+    assert_eq!(frozen.wait(), Some(130), "{}", frozen.stderr());
+    drop(frozen);
+    let first_journal = files_in(first.path());
+    assert_eq!(first_journal.len(), 1);
+    let j = journal::read_journal(&first_journal[0]).expect("the journal reads");
+    assert_eq!(j.end, None, "{j}");
+    assert!(
+        j.steps.iter().any(|s| s.outcome == StepOutcome::Applied)
+            && j.steps.iter().any(|s| s.outcome == StepOutcome::Unknown),
+        "{j}"
+    );
+
+    // Ctrl-C once: the writes in flight finish and are journaled, no new
+    // write starts, the report says so, exit 1.
+    let second = tempdir();
+    let mut frozen = Frozen::apply(&moto, cwd.path(), &spec, second.path());
+    frozen.ctrl_c("interrupt received: finishing the write in flight");
+    frozen.proxy.release();
+    assert_eq!(frozen.wait(), Some(1), "{}", frozen.stderr());
+    let printed = frozen.stdout();
+    drop(frozen);
+    let (add, change, _) = plan_summary(&printed).expect("the plan was printed");
+    let report = printed
+        .split_once("\nPlan: ")
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    assert!(
+        report.contains("\nApply interrupted! Resources: ") && report.contains(": not attempted"),
+        "{report}"
+    );
+    let second_journal = files_in(second.path());
+    assert_eq!(second_journal.len(), 1);
+    let j = journal::read_journal(&second_journal[0]).expect("the journal reads");
+    assert_eq!(j.end, Some(EndOutcome::Interrupted), "{j}");
+    assert!(!j.truncated_tail);
+    assert!(
+        !j.steps.is_empty() && j.steps.iter().all(|s| s.outcome == StepOutcome::Applied),
+        "every write that started has its outcome: {j}"
+    );
+    assert!(j.steps.len() < add + change, "no new write started: {j}");
+
+    // Apply again converges; the three journals roll back to the start.
+    let third = tempdir();
+    let out = run(a2i_fix(&moto, cwd.path()).args([
+        "apply",
+        "--yes",
+        "--spec",
+        path(&spec),
+        "--backup-dir",
+        path(third.path()),
+    ]));
+    out.expect_code(0, "apply after the interrupts");
+    assert_no_changes(&moto, &spec, cwd.path(), "after the interrupts");
+    for journal_file in [
+        out.journal(),
+        second_journal[0].clone(),
+        first_journal[0].clone(),
+    ] {
+        let undo = tempdir();
+        run(a2i_fix(&moto, cwd.path()).args([
+            "rollback",
+            path(&journal_file),
+            "--yes",
+            "--backup-dir",
+            path(undo.path()),
+        ]))
+        .expect_code(0, &format!("rollback {}", journal_file.display()));
+    }
+    assert_equivalent(&start, &Account::read(&reader).await, "after the rollbacks");
 }

@@ -602,12 +602,20 @@ pub fn assert_written(account: &Account, change: &Change) {
 
 /// A TCP proxy in front of moto that forwards every request until `hold`
 /// returns true; from then on each new request (or chunk of one) is held
-/// forever: the binary waits on it as on a hung AWS endpoint. It never
-/// changes bytes.
+/// until [`HoldingProxy::release`]: the binary waits on it as on a hung AWS
+/// endpoint. It never changes bytes.
 pub struct HoldingProxy {
     pub endpoint: String,
     held: Arc<AtomicUsize>,
+    flags: Flags,
+}
+
+/// `shutdown`: stop everything; `released`: forward what is held, and hold
+/// nothing more.
+#[derive(Clone)]
+struct Flags {
     shutdown: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
 }
 
 type Hold = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -620,14 +628,17 @@ impl HoldingProxy {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let held = Arc::new(AtomicUsize::new(0));
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let (h, s) = (held.clone(), shutdown.clone());
+        let flags = Flags {
+            shutdown: Arc::new(AtomicBool::new(false)),
+            released: Arc::new(AtomicBool::new(false)),
+        };
+        let (h, f) = (held.clone(), flags.clone());
         std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
+            while !f.shutdown.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let (hold, h, s) = (hold.clone(), h.clone(), s.clone());
-                        std::thread::spawn(move || serve(client, upstream_port, hold, h, s));
+                        let (hold, h, f) = (hold.clone(), h.clone(), f.clone());
+                        std::thread::spawn(move || serve(client, upstream_port, hold, h, f));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(2));
@@ -639,29 +650,28 @@ impl HoldingProxy {
         HoldingProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             held,
-            shutdown,
+            flags,
         }
     }
 
-    /// How many requests are being held.
+    /// How many requests have been held.
     pub fn held(&self) -> usize {
         self.held.load(Ordering::SeqCst)
+    }
+
+    /// Forward what is held and everything after it.
+    pub fn release(&self) {
+        self.flags.released.store(true, Ordering::SeqCst);
     }
 }
 
 impl Drop for HoldingProxy {
     fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
+        self.flags.shutdown.store(true, Ordering::SeqCst);
     }
 }
 
-fn serve(
-    client: TcpStream,
-    upstream_port: u16,
-    hold: Hold,
-    held: Arc<AtomicUsize>,
-    shutdown: Arc<AtomicBool>,
-) {
+fn serve(client: TcpStream, upstream_port: u16, hold: Hold, held: Arc<AtomicUsize>, flags: Flags) {
     let _ = client.set_nonblocking(false);
     let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
         return;
@@ -669,20 +679,20 @@ fn serve(
     let (Ok(client_in), Ok(upstream_in)) = (client.try_clone(), upstream.try_clone()) else {
         return;
     };
-    let s = shutdown.clone();
-    std::thread::spawn(move || pump(upstream_in, client, &s, None));
-    pump(client_in, upstream, &shutdown, Some((&*hold, &held)));
+    let f = flags.clone();
+    std::thread::spawn(move || pump(upstream_in, client, &f, None));
+    pump(client_in, upstream, &flags, Some((&*hold, &held)));
 }
 
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
-    shutdown: &AtomicBool,
+    flags: &Flags,
     hold: Option<(&(dyn Fn() -> bool + Send + Sync), &AtomicUsize)>,
 ) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
     let mut buf = [0u8; 16 * 1024];
-    while !shutdown.load(Ordering::SeqCst) {
+    while !flags.shutdown.load(Ordering::SeqCst) {
         match from.read(&mut buf) {
             Ok(0) => {
                 let _ = to.shutdown(Shutdown::Write);
@@ -690,13 +700,16 @@ fn pump(
             }
             Ok(n) => {
                 if let Some((hold, held)) = hold
+                    && !flags.released.load(Ordering::SeqCst)
                     && hold()
                 {
                     held.fetch_add(1, Ordering::SeqCst);
-                    while !shutdown.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(10));
+                    while !flags.released.load(Ordering::SeqCst) {
+                        if flags.shutdown.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
                     }
-                    return;
                 }
                 if to.write_all(&buf[..n]).is_err() {
                     return;
