@@ -66,27 +66,26 @@ cargo run -q -- plan --spec plans/kms-output.toml "$@"
 if [ "$#" -gt 0 ]; then
     exit 0
 fi
-cargo build -q
-a2i_fix="${CARGO_TARGET_DIR:-$root/target}/debug/a2i-fix"
+a2i_fix() { cargo run -q -- "$@"; }
 backups="$work/backups"
 
 echo >&2
 echo "==> a2i-fix apply --spec plans/kms-output.toml --yes --backup-dir \$TMP/backups" >&2
-"$a2i_fix" apply --spec plans/kms-output.toml --yes --backup-dir "$backups"
+a2i_fix apply --spec plans/kms-output.toml --yes --backup-dir "$backups"
 
 echo >&2
 echo "==> a2i-fix plan --spec plans/kms-output.toml --detailed-exitcode   (after apply: no changes, exit 0)" >&2
-"$a2i_fix" plan --spec plans/kms-output.toml --detailed-exitcode
+a2i_fix plan --spec plans/kms-output.toml --detailed-exitcode
 
 journal="$(ls "$backups"/*)"
 echo >&2
 echo "==> a2i-fix rollback \$TMP/backups/$(basename "$journal") --yes --backup-dir \$TMP/rollback" >&2
-"$a2i_fix" rollback "$journal" --yes --backup-dir "$work/rollback"
+a2i_fix rollback "$journal" --yes --backup-dir "$work/rollback"
 
 echo >&2
 echo "==> a2i-fix plan --spec plans/kms-output.toml   (after rollback: the same changes are back; resource lines and summary only)" >&2
 status=0
-"$a2i_fix" plan --spec plans/kms-output.toml --detailed-exitcode >"$work/plan-after-rollback.txt" || status=$?
+a2i_fix plan --spec plans/kms-output.toml --detailed-exitcode >"$work/plan-after-rollback.txt" || status=$?
 grep -E '^(  [-+~] |Plan: )' "$work/plan-after-rollback.txt" || true
 if [ "$status" -ne 2 ]; then
     echo "error: after rollback the plan should show changes again (exit 2), it exited $status" >&2
