@@ -244,7 +244,7 @@ async fn apply_command(global: &Global, args: &ApplyArgs) -> anyhow::Result<Exit
         }
         None => {
             let (clients, spec, plan) = compute_plan(global, &args.spec.spec).await?;
-            (clients, spec.account_id.clone(), plan)
+            (clients, spec.bound_account(), plan)
         }
     };
     let identity = apply::identify(&clients).await?;

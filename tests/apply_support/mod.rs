@@ -3,21 +3,18 @@
 //! account and reads it back with plain SDK calls (not through
 //! `state::read_current`, so a bug there cannot hide a bug in apply).
 //!
-//! moto comes from `$MOTO_SERVER`, else `.venv/bin/moto_server` at the
-//! repository root, else `/work/main/.venv/bin/moto_server`, else `PATH`.
-//! The server runs under an `sh` watchdog reading a pipe from the test:
-//! when the test ends (or dies) the pipe closes and moto is killed.
+//! The moto server itself is the shared harness's (`tests/common`).
 
 #![allow(dead_code)]
 
 pub mod fake_kms;
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use a2i_fix::apply::{ApplyOptions, Identity};
 use a2i_fix::aws::Clients;
@@ -34,120 +31,8 @@ pub fn root_only_key_policy() -> String {
     )
 }
 
-pub struct Moto {
-    watchdog: Child,
-    pub endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let candidates = [
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server"),
-        PathBuf::from("/work/main/.venv/bin/moto_server"),
-    ];
-    if let Some(c) = candidates.iter().find(|c| c.is_file()) {
-        return c.clone();
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            if dir.join("moto_server").is_file() {
-                return dir.join("moto_server");
-            }
-        }
-    }
-    panic!(
-        "moto server not found: install it with `python3 -m venv .venv && .venv/bin/pip install \"moto[server]\"` \
-         at the repository root, or point `MOTO_SERVER` at a `moto_server` binary"
-    )
-}
-
-const WATCHDOG: &str = r#"
-"$0" -H 127.0.0.1 -p "$1" & pid=$!
-trap 'kill $pid 2>/dev/null' EXIT HUP INT TERM
-read -r _ || true
-kill $pid 2>/dev/null
-wait $pid 2>/dev/null
-"#;
-
-fn answers_http(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 5];
-    s.read_exact(&mut head).is_ok() && &head == b"HTTP/"
-}
-
-impl Moto {
-    pub fn start() -> Moto {
-        let binary = moto_binary();
-        let dir = tempfile::tempdir().expect("temp dir");
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let log = std::fs::File::create(dir.path().join(format!("moto-{port}.log")))
-                .expect("log file");
-            let mut watchdog = Command::new("sh")
-                .arg("-c")
-                .arg(WATCHDOG)
-                .arg(&binary)
-                .arg(port.to_string())
-                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-                .stdin(Stdio::piped())
-                .stdout(log.try_clone().expect("log handle"))
-                .stderr(log)
-                .spawn()
-                .expect("starting moto");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if answers_http(port) {
-                    return Moto {
-                        watchdog,
-                        endpoint: format!("http://127.0.0.1:{port}"),
-                        _dir: dir,
-                    };
-                }
-                if matches!(watchdog.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
-                    let _ = watchdog.kill();
-                    let _ = watchdog.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("moto server `{}` did not start", binary.display());
-    }
-
-    /// A fresh client set with its own call counter.
-    pub async fn clients(&self) -> Clients {
-        clients_for(&self.endpoint).await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        drop(self.watchdog.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.watchdog.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.watchdog.kill();
-        let _ = self.watchdog.wait();
-    }
-}
+/// The moto server of the shared harness (`tests/common`): one per test.
+pub use common::Moto;
 
 /// Clients pointed at `endpoint` with fixed test credentials, built the way
 /// the CLI builds them (so API calls are counted by the SDK interceptor).
