@@ -7,6 +7,20 @@
 //! One moto server per test (about two seconds each); each test tells one
 //! story on its account, in a temp working directory with the journals in
 //! temp backup directories.
+//!
+//! | issue 4 asks | test |
+//! |---|---|
+//! | every `plans/` example converges, keeps what was there | `every_example_applies_...` (then rolls each back) |
+//! | `yes` / `no` on a pseudo-terminal | `apply_on_a_terminal_...` |
+//! | no terminal, no `--yes` | `apply_without_a_terminal_...` |
+//! | `--dry-run` prints the calls in order | `apply_dry_run_...` |
+//! | stale, edited, other account / region saved plans | `saved_plans_that_are_...` |
+//! | `show`, apply exactly what was saved | `show_prints_a_saved_plan_...` |
+//! | a write failing half-way, rerun, rollback | `a_write_failing_half_way_...` |
+//! | rollback refuses changed resources | `rollback_refuses_...` |
+//! | lockout, size, nothing-lost guards; spec account | `guards_refuse_...` |
+//! | killed after its first write | `apply_killed_after_...` |
+//! | Ctrl-C once / twice | `ctrl_c_during_apply_...` |
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -863,22 +877,31 @@ impl Frozen {
         std::fs::read_to_string(self.log.path().join("stderr")).unwrap_or_default()
     }
 
-    /// Send SIGINT (what Ctrl-C sends) and wait until the binary says it got it.
-    fn ctrl_c(&self, expect: &str) {
+    /// Send SIGINT (what Ctrl-C sends) and wait until the binary says
+    /// `expect`. With `repeat`, send it again every half second until then:
+    /// the binary listens for the second Ctrl-C only after it has printed
+    /// that it got the first one, and a signal sent in between is not seen.
+    fn ctrl_c(&self, expect: &str, repeat: bool) {
         let pid = self.child.id().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -INT {pid}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.stderr().contains(expect) {
-            assert!(
-                Instant::now() < deadline,
-                "no {expect:?} after SIGINT:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(5));
+        loop {
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("running kill");
+            assert!(status.success(), "kill -INT {pid}");
+            let resend = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < resend || !repeat {
+                if self.stderr().contains(expect) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no {expect:?} after SIGINT:\n{}",
+                    self.stderr()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 
@@ -1186,8 +1209,8 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
     // Ctrl-C twice: stops at once, exit 130, the write in flight unknown.
     let first = tempdir();
     let mut frozen = Frozen::apply(&moto, cwd.path(), &spec, first.path());
-    frozen.ctrl_c("interrupt received: finishing the write in flight");
-    frozen.ctrl_c("stopped at once");
+    frozen.ctrl_c("interrupt received: finishing the write in flight", false);
+    frozen.ctrl_c("stopped at once", true);
     assert_eq!(frozen.wait(), Some(130), "{}", frozen.stderr());
     drop(frozen);
     let first_journal = files_in(first.path());
@@ -1204,7 +1227,7 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
     // write starts, the report says so, exit 1.
     let second = tempdir();
     let mut frozen = Frozen::apply(&moto, cwd.path(), &spec, second.path());
-    frozen.ctrl_c("interrupt received: finishing the write in flight");
+    frozen.ctrl_c("interrupt received: finishing the write in flight", false);
     frozen.proxy.release();
     assert_eq!(frozen.wait(), Some(1), "{}", frozen.stderr());
     let printed = frozen.stdout();
