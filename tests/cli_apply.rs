@@ -1,8 +1,9 @@
 //! `a2i-fix apply`, `show` and `rollback` through the real binary, against
 //! moto server (issue 4, "How it is shown to work"). Effects are read back
 //! with an independent SDK client (`cli::Account`), never through the
-//! binary's own state reader, and compared by the policy module's
-//! equivalence.
+//! binary's own state reader: what was there must still be there (by the
+//! policy module's equivalence), and a rollback must restore every document
+//! byte for byte.
 //!
 //! One moto server per test (about two seconds each); each test tells one
 //! story on its account, in a temp working directory with the journals in
@@ -133,7 +134,7 @@ async fn every_example_applies_through_the_binary_keeps_what_was_there_and_rolls
         ]));
         back.expect_code(0, &format!("{what}: rollback"));
         assert_complete(&back, (0, change, add), &format!("{what}: rollback"));
-        assert_equivalent(
+        assert_identical(
             &start,
             &Account::read(&reader).await,
             &format!("{what}: after rollback"),
@@ -746,7 +747,7 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
         ]));
         back.expect_code(0, &format!("rollback {}", j.display()));
     }
-    assert_equivalent(
+    assert_identical(
         &start,
         &Account::read(&reader).await,
         "after both rollbacks",
@@ -1037,7 +1038,7 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
             back.all()
         );
     }
-    assert_equivalent(&start, &Account::read(&reader).await, "after the rollbacks");
+    assert_identical(&start, &Account::read(&reader).await, "after the rollbacks");
 }
 
 /// A saved plan changed with its digests recomputed (they catch careless
@@ -1279,5 +1280,5 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
         ]))
         .expect_code(0, &format!("rollback {}", journal_file.display()));
     }
-    assert_equivalent(&start, &Account::read(&reader).await, "after the rollbacks");
+    assert_identical(&start, &Account::read(&reader).await, "after the rollbacks");
 }

@@ -2,8 +2,9 @@
 //! (`tests/cli_apply*.rs`): building the command, a realistically broken
 //! account for every `plans/` example, an independent read-back of the
 //! whole account with plain SDK calls (never through `state`, so a bug there
-//! cannot hide a bug in apply), comparisons by the policy module's
-//! equivalence, and a proxy that holds requests to freeze the binary at a
+//! cannot hide a bug in apply), comparisons (what was there is kept, by the
+//! policy module's equivalence; a rollback restores documents byte for
+//! byte), and a proxy that holds requests to freeze the binary at a
 //! chosen moment.
 //!
 //! Include it beside `common` with
@@ -462,53 +463,30 @@ fn parse_policy(key: &str, text: &str) -> PolicyDocument {
     PolicyDocument::parse(text).unwrap_or_else(|e| panic!("{key}: not a policy ({e}): {text}"))
 }
 
-/// Whether two documents mean the same (the policy module's equivalence).
-pub fn docs_equivalent(key: &str, a: &Doc, b: &Doc) -> bool {
-    match (a, b) {
-        (Doc::Policy(x), Doc::Policy(y)) => {
-            policy::equivalent(&parse_policy(key, x), &parse_policy(key, y))
-        }
-        (Doc::Cors(x), Doc::Cors(y)) => policy::cors_equivalent(x, y),
-        (Doc::Attached(x), Doc::Attached(y)) => x == y,
-        _ => false,
-    }
-}
-
-/// `expected` and `actual` hold the same documents, each equivalent
-/// (document by document); panics listing every difference.
-pub fn assert_equivalent(expected: &Account, actual: &Account, what: &str) {
-    let keys: BTreeSet<&String> = expected.0.keys().chain(actual.0.keys()).collect();
-    let mut diffs = Vec::new();
-    for k in keys {
-        match (expected.0.get(k), actual.0.get(k)) {
-            (Some(a), Some(b)) if docs_equivalent(k, a, b) => {}
-            (a, b) => diffs.push(format!("`{k}`:\n    expected {a:?}\n    found    {b:?}")),
-        }
-    }
-    assert!(
-        diffs.is_empty(),
-        "{what}: documents differ:\n  {}",
-        diffs.join("\n  ")
-    );
-}
-
 /// Nothing was written: every document is byte for byte what it was.
 pub fn assert_untouched(before: &Account, after: &Account, what: &str) {
-    let keys: BTreeSet<&String> = before.0.keys().chain(after.0.keys()).collect();
+    assert_identical(before, after, &format!("{what}: something was written"));
+}
+
+/// The same documents, byte for byte (what a rollback must achieve: it
+/// writes back the exact text the journal recorded); panics listing every
+/// difference.
+pub fn assert_identical(expected: &Account, actual: &Account, what: &str) {
+    let keys: BTreeSet<&String> = expected.0.keys().chain(actual.0.keys()).collect();
     let diffs: Vec<String> = keys
         .into_iter()
-        .filter(|k| before.0.get(*k) != after.0.get(*k))
+        .filter(|k| expected.0.get(*k) != actual.0.get(*k))
         .map(|k| {
             format!(
-                "`{k}`:\n    before {:?}\n    after  {:?}",
-                before.0.get(k),
-                after.0.get(k)
+                "`{k}`:\n    expected {:?}\n    found    {:?}",
+                expected.0.get(k),
+                actual.0.get(k)
             )
         })
         .collect();
     assert!(
         diffs.is_empty(),
-        "{what}: something was written:\n  {}",
+        "{what}; documents differ:\n  {}",
         diffs.join("\n  ")
     );
 }
