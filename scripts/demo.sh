@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job against a local AWS emulator: start moto server, create a
 # realistically broken A2I setup in it (scripts/seed_demo.py), and run
-# `a2i-fix plan` on plans/kms-output.toml. Nothing touches a real AWS account:
+# `a2i-fix plan` on plans/kms-output.toml; then the apply story: `apply --yes`,
+# `plan` again (no changes), `rollback` of the apply's journal, and a last
+# `plan` showing the changes are back. Nothing touches a real AWS account:
 # every AWS_* variable is replaced, and your ~/.aws files are not read.
 #
-#   scripts/demo.sh              # extra arguments go to `a2i-fix plan`
-#   scripts/demo.sh --json
+#   scripts/demo.sh              # the whole story
+#   scripts/demo.sh --json       # extra arguments go to `a2i-fix plan`, and only the plan runs
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,3 +61,33 @@ echo "==> a2i-fix plan --spec plans/kms-output.toml $*" >&2
 cargo run -q -- plan --spec plans/kms-output.toml "$@"
 
 # --- apply story (issue 4): apply --yes, plan again (no changes), rollback ---
+# Only for the plain demo: with extra arguments (e.g. `--json`) the plan is
+# the whole output.
+if [ "$#" -gt 0 ]; then
+    exit 0
+fi
+a2i_fix() { cargo run -q -- "$@"; }
+backups="$work/backups"
+
+echo >&2
+echo "==> a2i-fix apply --spec plans/kms-output.toml --yes --backup-dir \$TMP/backups" >&2
+a2i_fix apply --spec plans/kms-output.toml --yes --backup-dir "$backups"
+
+echo >&2
+echo "==> a2i-fix plan --spec plans/kms-output.toml --detailed-exitcode   (after apply: no changes, exit 0)" >&2
+a2i_fix plan --spec plans/kms-output.toml --detailed-exitcode
+
+journal="$(ls "$backups"/*)"
+echo >&2
+echo "==> a2i-fix rollback \$TMP/backups/$(basename "$journal") --yes --backup-dir \$TMP/rollback" >&2
+a2i_fix rollback "$journal" --yes --backup-dir "$work/rollback"
+
+echo >&2
+echo "==> a2i-fix plan --spec plans/kms-output.toml   (after rollback: the same changes are back; resource lines and summary only)" >&2
+status=0
+a2i_fix plan --spec plans/kms-output.toml --detailed-exitcode >"$work/plan-after-rollback.txt" || status=$?
+grep -E '^(  [-+~] |Plan: )' "$work/plan-after-rollback.txt" || true
+if [ "$status" -ne 2 ]; then
+    echo "error: after rollback the plan should show changes again (exit 2), it exited $status" >&2
+    exit 1
+fi

@@ -308,7 +308,11 @@ async fn execute_confirmed(
             Some(report) => {
                 print!("{report}");
                 std::io::stdout().flush()?;
-                Err(anyhow::Error::new(err))
+                // The report above is the whole story: returning `err` itself
+                // would print it a second time, on stderr.
+                Err(anyhow::anyhow!(
+                    "not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
+                ))
             }
             None => Err(anyhow::Error::new(err)),
         },
