@@ -59,7 +59,13 @@ fn verb(action: Action) -> &'static str {
 /// `policy_arn = "..."`; every other document as pretty JSON.
 fn shown(target: &Target, document: &str) -> String {
     match target {
-        Target::Attachment { .. } => format!("policy_arn = {}", document.trim()),
+        // A plan carries the ARN as a JSON string; a journal (rollback) as
+        // the bare ARN read back. Shown the same way either way.
+        Target::Attachment { .. } => {
+            let arn = document.trim();
+            let arn = serde_json::from_str::<String>(arn).unwrap_or_else(|_| arn.to_string());
+            format!("policy_arn = {}", serde_json::Value::String(arn))
+        }
         // Documents are written exactly as planned, but shown pretty-printed
         // (key order kept) so that a compact document read back from AWS,
         // as in rollback plans, diffs line by line against a pretty one.
@@ -101,7 +107,7 @@ pub fn render_change(change: &Change, out: &mut dyn Write, opts: TextOptions) ->
             out,
             "  {}",
             st.warn.apply_to(format!(
-                "#   replaces the existing statement(s) with Sid {} (same Sid, different content)",
+                "#   the existing statement(s) with Sid {} are replaced or removed: see the diff",
                 change
                     .replaced_sids
                     .iter()

@@ -183,7 +183,7 @@ fn a2i_statement_changed_by_hand_is_replaced_and_the_plan_says_so() {
     let text = plan(&account.moto, &spec, &[]).expect_code(0);
     assert!(
         text.stdout
-            .contains("replaces the existing statement(s) with Sid `AllowA2IReadInput`"),
+            .contains("the existing statement(s) with Sid `AllowA2IReadInput` are replaced"),
         "{}",
         text.stdout
     );
