@@ -44,7 +44,7 @@ async fn rollback_restores_the_starting_state_document_by_document() {
         ),
         (format!("aws_kms_key_policy.{}", s.key_id), Action::Update),
         (
-            "aws_iam_policy_attachment.ml-app:AmazonAugmentedAIFullAccess".to_string(),
+            "aws_iam_user_policy_attachment.ml-app:AmazonAugmentedAIFullAccess".to_string(),
             Action::Delete,
         ),
         (
@@ -157,7 +157,7 @@ async fn a_write_failing_half_way_is_reported_exactly_and_rerun_then_rollback_co
                 "applied".to_string()
             ),
             (
-                "aws_iam_policy_attachment.ml-app:AmazonAugmentedAIFullAccess".to_string(),
+                "aws_iam_user_policy_attachment.ml-app:AmazonAugmentedAIFullAccess".to_string(),
                 "failed NoSuchEntity".to_string()
             ),
             (

@@ -64,26 +64,8 @@ pub fn options(dir: &Path) -> ApplyOptions {
     o
 }
 
-pub fn address(target: &Target) -> String {
-    match target {
-        Target::BucketCors { bucket } => format!("aws_s3_bucket_cors_configuration.{bucket}"),
-        Target::Role { name, .. } | Target::TrustPolicy { role: name } => {
-            format!("aws_iam_role.{name}")
-        }
-        Target::InlinePolicy { role, policy_name } => {
-            format!("aws_iam_role_policy.{role}:{policy_name}")
-        }
-        Target::KeyPolicy { key_id, .. } => format!("aws_kms_key_policy.{key_id}"),
-        Target::Attachment {
-            name, policy_arn, ..
-        } => {
-            format!(
-                "aws_iam_policy_attachment.{name}:{}",
-                policy_arn.rsplit('/').next().unwrap_or(policy_arn)
-            )
-        }
-    }
-}
+/// Addresses as the planner writes them.
+pub use a2i_fix::plan::address;
 
 /// A change as the planner would make it: the current document read now,
 /// its fingerprint, the document to write and its digest.
