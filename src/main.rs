@@ -269,6 +269,14 @@ async fn rollback_command(global: &Global, args: &RollbackArgs) -> anyhow::Resul
     let clients = aws::connect(&aws_options(global)).await?;
     let identity = apply::identify(&clients).await?;
     let plan = apply::rollback::plan_from_journal(&args.journal, &clients, &identity).await?;
+    if plan.changes.is_empty() {
+        // Not the forward plan's "up to date": nothing in the journal took effect.
+        println!(
+            "Nothing to roll back: journal `{}` records no write that took effect.",
+            args.journal.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     print_plan(&plan, false, global)?;
     let mut options = apply::ApplyOptions::new(identity);
     options.backup_dir = args.write.backup_dir.clone();

@@ -1282,3 +1282,35 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
     }
     assert_identical(&start, &Account::read(&reader).await, "after the rollbacks");
 }
+
+/// A journal whose apply stopped before its first write (interrupted at
+/// once): rollback has nothing to put back and must not print the forward
+/// plan's "permissions are up to date".
+#[test]
+fn rollback_of_a_journal_without_writes_says_there_is_nothing_to_roll_back() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let header = journal::Header {
+        format_version: journal::JOURNAL_FORMAT_VERSION,
+        account_id: common::ACCOUNT_ID.into(),
+        region: common::REGION.into(),
+        plan_digest: "sha256:0".into(),
+        started_at: "2026-11-28T00:00:00Z".into(),
+        pid: 1,
+    };
+    let written = journal::Journal::create(dir.path(), header).expect("journal");
+    let path = written.path().to_path_buf();
+    drop(written);
+
+    let out = run(a2i_fix(&moto, dir.path())
+        .arg("rollback")
+        .arg(&path)
+        .arg("--yes"));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("Nothing to roll back"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("up to date"), "{}", out.stdout);
+}
