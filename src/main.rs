@@ -230,12 +230,10 @@ fn print_plan(plan: &Plan, json: bool, global: &Global) -> anyhow::Result<()> {
 }
 
 async fn apply_command(global: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    // Refuse early, before reading anything, when nobody can confirm.
-    let confirmation = if args.write.dry_run {
-        None
-    } else {
-        Some(apply::confirmation_for_stdin(args.write.yes)?)
-    };
+    // Whether someone can confirm is decided now, but refused only when
+    // there is something to apply: an account already right exits 0 in a
+    // pipeline too.
+    let confirmation = (!args.write.dry_run).then(|| apply::confirmation_for_stdin(args.write.yes));
     let (clients, expected_account, plan) = match &args.plan_file {
         Some(file) => {
             let plan = saved::load_saved_plan(file)?;
@@ -261,11 +259,7 @@ async fn apply_command(global: &Global, args: &ApplyArgs) -> anyhow::Result<Exit
 }
 
 async fn rollback_command(global: &Global, args: &RollbackArgs) -> anyhow::Result<ExitCode> {
-    let confirmation = if args.write.dry_run {
-        None
-    } else {
-        Some(apply::confirmation_for_stdin(args.write.yes)?)
-    };
+    let confirmation = (!args.write.dry_run).then(|| apply::confirmation_for_stdin(args.write.yes));
     let clients = aws::connect(&aws_options(global)).await?;
     let identity = apply::identify(&clients).await?;
     let plan = apply::rollback::plan_from_journal(&args.journal, &clients, &identity).await?;
@@ -289,12 +283,13 @@ async fn execute_confirmed(
     clients: &aws::Clients,
     plan: &Plan,
     mut options: apply::ApplyOptions,
-    confirmation: Option<apply::Confirmation>,
+    confirmation: Option<Result<apply::Confirmation, apply::NoTerminal>>,
 ) -> anyhow::Result<ExitCode> {
     if plan.changes.is_empty() {
         println!("Nothing to do.");
         return Ok(ExitCode::SUCCESS);
     }
+    let confirmation = confirmation.transpose()?;
     if confirmation == Some(apply::Confirmation::Ask) {
         println!();
         if !apply::confirm_apply()? {

@@ -158,7 +158,13 @@ const ASSUME_ACTION: &str = "sts:AssumeRole";
 ///   [`OWNED_POLICY_NAME`]; other inline policies are never changed. When the
 ///   owned policy already has one of A2I's statements (same Sid), the new
 ///   statement keeps every resource or principal the old one listed, so a
-///   grant the tool made earlier is never silently narrowed.
+///   grant the tool made earlier is never silently narrowed. That holds only
+///   for a statement of A2I's shape (an unconditional Allow of exactly A2I's
+///   actions). In a key policy, a same-Sid statement that is anything else
+///   is someone else's and is left alone, and A2I's goes under
+///   `<Sid>A2IFix`, so that no principal is ever given actions the owner did
+///   not give it; the same holds for the trust policy. In the owned inline
+///   policy such a statement was edited by hand and is replaced.
 /// - A KMS key grant is also met when the key policy delegates to IAM (an
 ///   unconditional Allow of the actions to the account root) and the role's
 ///   own policies allow the actions on the key.
@@ -187,7 +193,30 @@ pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Resul
     for caller in needs.callers.values() {
         b.plan_caller(caller)?;
     }
+    // Two spellings of one key (alias and ARN, say) are one key policy: one
+    // change granting every role that needs it, never two that overwrite
+    // each other.
+    let mut by_key_id: BTreeMap<&str, crate::requirements::KeyNeeds> = BTreeMap::new();
     for key in needs.keys.values() {
+        let id = state
+            .keys
+            .get(&key.key_ref)
+            .map_or(key.key_ref.as_str(), |k| k.key_id.as_str());
+        let merged = by_key_id
+            .entry(id)
+            .or_insert_with(|| crate::requirements::KeyNeeds {
+                key_ref: key.key_ref.clone(),
+                ..Default::default()
+            });
+        for (role, why) in &key.roles {
+            merged
+                .roles
+                .entry(role.clone())
+                .or_default()
+                .extend(why.iter().cloned());
+        }
+    }
+    for key in by_key_id.values() {
         b.plan_key(key, needs)?;
     }
     for (bucket, because) in &needs.cors {
@@ -297,35 +326,97 @@ fn limit_err(e: limits::LimitError) -> PlanError {
     ))
 }
 
-/// The list field of an existing A2I statement (resources, or AWS principals)
-/// when it is a plain unconditional Allow of exactly `actions`, so that a new
-/// version of the statement can keep what it already granted.
-fn previous_values(doc: &PolicyDocument, sid: &str, principals: bool) -> Vec<String> {
+/// Where A2I's statement with Sid `sid` goes in `doc`, and what it keeps.
+#[derive(Debug)]
+enum SidSlot {
+    /// No statement has the Sid: add ours under it.
+    Free,
+    /// A statement with the Sid is A2I's shape (an unconditional Allow of
+    /// exactly `actions`, no `Not*`, only IAM ARN principals): ours replaces
+    /// it and keeps every value it listed (resources, or AWS principals), so
+    /// nothing it granted is lost and nothing is widened to new actions.
+    Ours(Vec<String>),
+    /// A statement with the Sid is someone else's (other actions, a
+    /// condition, a Deny, a service principal...): it is left alone and
+    /// ours goes under this other Sid instead of replacing it.
+    Taken(String),
+}
+
+fn sid_slot(doc: &PolicyDocument, sid: &str, actions: &[&str], principals: bool) -> SidSlot {
     let Some(st) = doc
         .statements
         .iter()
         .find(|s| s.sid.as_deref() == Some(sid))
     else {
-        return Vec::new();
+        return SidSlot::Free;
     };
-    if st.effect != policy::Effect::Allow || st.condition.is_some() || st.not_action.is_some() {
-        return Vec::new();
+    let taken = || SidSlot::Taken(format!("{sid}A2IFix"));
+    let same_actions = st.action.as_ref().is_some_and(|a| {
+        let mut have: Vec<String> = a.iter().map(|x| x.to_ascii_lowercase()).collect();
+        let mut want: Vec<String> = actions.iter().map(|x| x.to_ascii_lowercase()).collect();
+        have.sort();
+        have.dedup();
+        want.sort();
+        want.dedup();
+        have == want
+    });
+    if st.effect != policy::Effect::Allow
+        || st.condition.is_some()
+        || st.not_action.is_some()
+        || st.not_principal.is_some()
+        || st.not_resource.is_some()
+        || !same_actions
+    {
+        return taken();
     }
     if principals {
-        match &st.principal {
-            Some(policy::Principal::Map(entries)) => entries
-                .iter()
-                .filter(|(k, _)| k == "AWS")
-                .flat_map(|(_, v)| v.iter().cloned())
-                // A deleted role shows up as its unique id (`AROA...`):
-                // KMS refuses such a principal in a new statement, so only
-                // ARNs are carried over.
-                .filter(|p| p.starts_with("arn:"))
-                .collect(),
-            _ => Vec::new(),
+        let Some(policy::Principal::Map(entries)) = &st.principal else {
+            return taken();
+        };
+        if entries.iter().any(|(k, _)| k != "AWS") {
+            return taken();
         }
+        let values: Vec<String> = entries
+            .iter()
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect();
+        // A deleted role shows up as its unique id (`AROA...`): KMS refuses
+        // such a principal in a new statement, so only ARNs are carried over,
+        // and a statement holding anything else is not replaced.
+        if values.iter().any(|p| !p.starts_with("arn:")) {
+            return taken();
+        }
+        SidSlot::Ours(values)
     } else {
-        st.resource.clone().unwrap_or_default()
+        if st.principal.is_some() {
+            return taken();
+        }
+        SidSlot::Ours(st.resource.clone().unwrap_or_default())
+    }
+}
+
+/// A2I's statement `build(values)` placed according to `sid_slot`. In the
+/// inline policy a2i-fix owns (`owned`), a same-Sid statement of another
+/// shape was edited by hand: it is replaced (and the plan says so), which
+/// only ever narrows what it granted.
+fn place(
+    doc: &PolicyDocument,
+    sid: &str,
+    actions: &[&str],
+    principals: bool,
+    owned: bool,
+    new_values: Vec<String>,
+    build: impl Fn(&[String]) -> Statement,
+) -> Statement {
+    match sid_slot(doc, sid, actions, principals) {
+        SidSlot::Free => build(&union(Vec::new(), new_values)),
+        SidSlot::Ours(previous) => build(&union(previous, new_values)),
+        SidSlot::Taken(_) if owned => build(&union(Vec::new(), new_values)),
+        SidSlot::Taken(other) => {
+            let mut st = build(&union(Vec::new(), new_values));
+            st.sid = Some(other);
+            st.with_raw()
+        }
     }
 }
 
@@ -454,7 +545,18 @@ impl Builder<'_> {
                 &self.state.account_id,
             );
             if self.needs_grant(&subject, "R4", &decision.verdict, &decision.reason) {
-                let merged = policy::merge_statements(&trust_doc, &[a2i::trust_statement()]);
+                // An existing statement with A2I's Sid did not meet R4, so
+                // it is someone else's: keep it, add ours under another Sid.
+                let mut statement = a2i::trust_statement();
+                if trust_doc
+                    .statements
+                    .iter()
+                    .any(|st| st.sid.as_deref() == Some(a2i::SID_TRUST))
+                {
+                    statement.sid = Some(format!("{}A2IFix", a2i::SID_TRUST));
+                    statement = statement.with_raw();
+                }
+                let merged = policy::merge_statements(&trust_doc, &[statement]);
                 limits::check_trust_policy(&role.name, &merged.document).map_err(limit_err)?;
                 let reason = format!(
                     "SageMaker must be able to assume role `{}` for {}: {}",
@@ -547,18 +649,26 @@ impl Builder<'_> {
         };
         let mut additions = Vec::new();
         if !unmet_read.is_empty() {
-            let resources = union(
-                previous_values(&owned, a2i::SID_READ_INPUT, false),
+            additions.push(place(
+                &owned,
+                a2i::SID_READ_INPUT,
+                &[READ_ACTION],
+                false,
+                true,
                 unmet_read,
-            );
-            additions.push(a2i::read_input_statement(&resources));
+                a2i::read_input_statement,
+            ));
         }
         if !unmet_write.is_empty() {
-            let resources = union(
-                previous_values(&owned, a2i::SID_WRITE_OUTPUT, false),
+            additions.push(place(
+                &owned,
+                a2i::SID_WRITE_OUTPUT,
+                &[WRITE_ACTION],
+                false,
+                true,
                 unmet_write,
-            );
-            additions.push(a2i::write_output_statement(&resources));
+                a2i::write_output_statement,
+            ));
         }
         let merged = policy::merge_statements(&owned, &additions);
         let mut all: Vec<&PolicyDocument> = docs
@@ -784,8 +894,16 @@ impl Builder<'_> {
         if unmet.is_empty() {
             return Ok(());
         }
-        let principals = union(previous_values(&key_doc, a2i::SID_KMS, true), unmet);
-        let merged = policy::merge_statements(&key_doc, &[a2i::key_statement(&principals)]);
+        let statement = place(
+            &key_doc,
+            a2i::SID_KMS,
+            &a2i::KMS_ACTIONS,
+            true,
+            false,
+            unmet,
+            a2i::key_statement,
+        );
+        let merged = policy::merge_statements(&key_doc, &[statement]);
         limits::check_key_policy(&what, &merged.document).map_err(limit_err)?;
         let caller = (!self.state.caller_arn.is_empty()).then_some(self.state.caller_arn.as_str());
         limits::check_key_policy_lockout(

@@ -175,6 +175,14 @@ pub fn parse_saved_plan(file: &str, text: &str) -> Result<Plan, SavedPlanError> 
             message: e.to_string(),
         }
     })?;
+    // Apply treats an empty spec hash as a rollback plan (which may remove
+    // what an apply added); a plan saved by `plan --out` always has one.
+    if !plan.spec_hash.starts_with("sha256:") {
+        return Err(SavedPlanError::Shape {
+            file,
+            message: "`spec_hash` is not a `sha256:` digest of a spec".to_string(),
+        });
+    }
     for change in &plan.changes {
         if plan::fingerprint(change.after.as_deref()) != change.after_digest {
             return Err(SavedPlanError::EditedChange {
@@ -248,6 +256,16 @@ mod tests {
         let f = dir.path().join("p.json");
         write_saved_plan(&f, &sample()).unwrap();
         assert_eq!(load_saved_plan(&f).unwrap(), sample());
+    }
+
+    #[test]
+    fn a_saved_plan_posing_as_a_rollback_plan_is_refused() {
+        // An empty spec hash would switch off the nothing-lost guard, even
+        // with every digest recomputed.
+        let mut plan = sample();
+        plan.spec_hash = String::new();
+        let err = parse_saved_plan("p.json", &to_saved_json(&plan)).unwrap_err();
+        assert!(err.to_string().contains("spec_hash"), "{err}");
     }
 
     #[test]

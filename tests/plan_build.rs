@@ -398,3 +398,104 @@ fn equivalent_documents_are_equivalent_after_round_trip() {
         }
     }
 }
+
+#[test]
+fn two_spellings_of_one_key_make_one_key_policy_change_granting_both_roles() {
+    let mut n = needs();
+    let arn_ref = format!("arn:aws:kms:us-east-1:{ACCT}:alias/a2i-output");
+    let mut other = KeyNeeds {
+        key_ref: arn_ref.clone(),
+        ..Default::default()
+    };
+    other.roles.insert("OtherFlowRole".into(), because("R5"));
+    n.keys.insert(arn_ref.clone(), other);
+    let mut s = broken_state();
+    let key = s.keys["alias/a2i-output"].clone();
+    s.keys.insert(
+        arn_ref.clone(),
+        KeyState {
+            key_ref: arn_ref,
+            ..key
+        },
+    );
+    let mut other_role = role(LAMBDA_TRUST, vec![]);
+    other_role.name = "OtherFlowRole".into();
+    other_role.arn = format!("arn:aws:iam::{ACCT}:role/OtherFlowRole");
+    s.roles.insert("OtherFlowRole".into(), Some(other_role));
+    let plan = build_plan(&n, &s, "").unwrap();
+    let key_changes: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.target, Target::KeyPolicy { .. }))
+        .collect();
+    assert_eq!(key_changes.len(), 1, "{key_changes:#?}");
+    let after = key_changes[0].after.as_deref().unwrap();
+    assert!(
+        after.contains("role/A2IFlowRole") && after.contains("role/OtherFlowRole"),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_foreign_statement_with_a2i_kms_sid_is_kept_and_never_widened() {
+    let mut s = broken_state();
+    s.keys.get_mut("alias/a2i-output").unwrap().policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"AllowUseOfKmsKey","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/Reader"},"Action":"kms:Decrypt","Resource":"*"}]}"#
+        .into();
+    let plan = build_plan(&needs(), &s, "").unwrap();
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| matches!(c.target, Target::KeyPolicy { .. }))
+        .unwrap();
+    assert!(
+        change.replaced_sids.is_empty(),
+        "{:?}",
+        change.replaced_sids
+    );
+    let after = PolicyDocument::parse(change.after.as_deref().unwrap()).unwrap();
+    assert_eq!(after.statements.len(), 3);
+    let reader = &after.statements[1];
+    assert_eq!(
+        reader.action.as_deref(),
+        Some(&["kms:Decrypt".to_string()][..])
+    );
+    let ours = &after.statements[2];
+    assert_eq!(ours.sid.as_deref(), Some("AllowUseOfKmsKeyA2IFix"));
+    let text = serde_json::to_string(&ours.raw).unwrap();
+    assert!(
+        !text.contains("Reader"),
+        "Reader must not gain actions: {text}"
+    );
+}
+
+#[test]
+fn a_foreign_trust_statement_with_a2i_sid_is_kept() {
+    let mut s = broken_state();
+    s.roles.get_mut("A2IFlowRole").unwrap().as_mut().unwrap().trust_policy =
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"AllowSageMakerToAssumeRole","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into();
+    let plan = build_plan(&needs(), &s, "").unwrap();
+    let trust = &plan.changes[0];
+    assert!(trust.replaced_sids.is_empty());
+    let after = trust.after.as_deref().unwrap();
+    assert!(
+        after.contains("lambda.amazonaws.com")
+            && after.contains("AllowSageMakerToAssumeRoleA2IFix"),
+        "{after}"
+    );
+    // and once written, the plan is empty
+    s.roles
+        .get_mut("A2IFlowRole")
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .trust_policy = after.to_string();
+    let again = build_plan(&needs(), &s, "").unwrap();
+    assert!(
+        !again
+            .changes
+            .iter()
+            .any(|c| matches!(c.target, Target::TrustPolicy { .. }))
+    );
+}
