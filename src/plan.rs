@@ -884,6 +884,11 @@ impl Builder<'_> {
                 verdict = via_iam.0;
                 reason = via_iam.1;
             }
+            // A Deny in the role's own policies beats any key-policy Allow.
+            if let Some((deny, deny_reason)) = self.denied_by_role(role_name, &existing.arn) {
+                verdict = deny;
+                reason = deny_reason;
+            }
             let rid = requirement_ids(why).join(", ");
             if self.needs_grant(&subject, &rid, &verdict, &reason) {
                 unmet.push(arn);
@@ -929,6 +934,43 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The first KMS action of R5 that a Deny in the role's own policies
+    /// blocks on the key (`Blocked`), if any.
+    fn denied_by_role(&self, role_name: &str, key_arn: &str) -> Option<(Verdict, String)> {
+        let role: &RoleState = self.state.roles.get(role_name)?.as_ref()?;
+        let docs = self.role_documents(role);
+        let labeled: Vec<LabeledDocument<'_>> = docs
+            .iter()
+            .map(|(label, document)| LabeledDocument { label, document })
+            .collect();
+        a2i::KMS_ACTIONS.iter().find_map(|action| {
+            let d = policy::evaluate(
+                &Requirement::Identity {
+                    action: action.to_string(),
+                    resource: key_arn.to_string(),
+                },
+                &labeled,
+                &self.state.account_id,
+            );
+            matches!(d.verdict, Verdict::Blocked { .. }).then_some((d.verdict, d.reason))
+        })
+    }
+
+    /// A role's inline and attached managed policies, parsed (documents that
+    /// do not parse were already reported by `plan_role`).
+    fn role_documents(&self, role: &RoleState) -> Vec<(String, PolicyDocument)> {
+        let inline = role.inline_policies.iter().filter_map(|(name, text)| {
+            let doc = PolicyDocument::parse(text).ok()?;
+            Some((format!("inline policy {name} of role {}", role.name), doc))
+        });
+        let managed = role.attached_policies.iter().filter_map(|a| {
+            let m = self.state.managed_policies.get(&a.arn)?;
+            let doc = PolicyDocument::parse(&m.document).ok()?;
+            Some((format!("managed policy {}", a.arn), doc))
+        });
+        inline.chain(managed).collect()
+    }
+
     /// A key policy that delegates to IAM (root may use the key) plus a role
     /// policy that allows the actions on the key meets R5 too.
     fn met_through_iam(
@@ -954,21 +996,7 @@ impl Builder<'_> {
             return None;
         }
         let role: &RoleState = self.state.roles.get(role_name)?.as_ref()?;
-        let mut docs = Vec::new();
-        for (name, text) in &role.inline_policies {
-            docs.push((
-                format!("inline policy {name} of role {role_name}"),
-                PolicyDocument::parse(text).ok()?,
-            ));
-        }
-        for attached in &role.attached_policies {
-            if let Some(m) = self.state.managed_policies.get(&attached.arn) {
-                docs.push((
-                    format!("managed policy {}", attached.arn),
-                    PolicyDocument::parse(&m.document).ok()?,
-                ));
-            }
-        }
+        let docs = self.role_documents(role);
         let labeled: Vec<LabeledDocument<'_>> = docs
             .iter()
             .map(|(label, document)| LabeledDocument { label, document })

@@ -499,3 +499,34 @@ fn a_foreign_trust_statement_with_a2i_sid_is_kept() {
             .any(|c| matches!(c.target, Target::TrustPolicy { .. }))
     );
 }
+
+#[test]
+fn a_deny_on_kms_in_the_role_is_a_warning_not_a_key_grant() {
+    let mut s = broken_state();
+    s.roles
+        .get_mut("A2IFlowRole")
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .inline_policies
+        .push((
+            "no-kms".into(),
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:*","Resource":"*"}]}"#.into(),
+        ));
+    let plan = build_plan(&needs(), &s, "").unwrap();
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| matches!(c.target, Target::KeyPolicy { .. })),
+        "an Allow in the key policy cannot beat the role's Deny: {:#?}",
+        plan.changes
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.requirement.as_deref() == Some("R5") && w.message.contains("Deny")),
+        "{:#?}",
+        plan.warnings
+    );
+}
