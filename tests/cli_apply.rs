@@ -251,6 +251,17 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_writes_nothing() {
         files_in(cwd.path()).is_empty(),
         "nothing in the working directory either"
     );
+
+    // Once the account is right there is nothing to confirm: a pipeline
+    // step without `--yes` succeeds.
+    run(a2i_fix(&moto, cwd.path()).args(args).arg("--yes")).expect_code(0, "apply --yes");
+    let done = run(a2i_fix(&moto, cwd.path()).args(args));
+    done.expect_code(0, "no terminal, nothing to change");
+    assert!(
+        done.stdout.contains("No changes") && !done.stderr.contains("not a terminal"),
+        "{}",
+        done.all()
+    );
 }
 
 /// Rank of an API call in the order of issue 4.
