@@ -214,7 +214,13 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = code(&error);
+    // Some emulators (moto's STS) wrap error bodies in `<Errors>`, which the
+    // SDK does not parse: then the code is taken from the raw body, so that
+    // whichever concurrent read fails first is reported the same way.
+    let code = code(&error)
+        .map(str::to_string)
+        .or_else(|| code_from_raw(&format!("{error:?}")));
+    let code = code.as_deref();
     if code.is_some_and(|c| ACCESS_DENIED_CODES.contains(&c)) {
         return StateError::AccessDenied {
             call: call.to_string(),
@@ -234,6 +240,16 @@ where
         resource,
         message,
     }
+}
+
+/// The `<Code>...</Code>` of an XML error body found in a debug rendering
+/// of an SDK error.
+fn code_from_raw(debug: &str) -> Option<String> {
+    let start = debug.find("<Code>")? + "<Code>".len();
+    let len = debug[start..].find("</Code>")?;
+    let code = &debug[start..start + len];
+    (!code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .then(|| code.to_string())
 }
 
 /// URL-decode (RFC 3986) a document IAM returned.
@@ -889,6 +905,17 @@ pub fn current_from_state(state: &AccountState, target: &Target) -> Option<Strin
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_code_is_found_in_an_unparsed_xml_body() {
+        let debug = r#"raw: Response { body: b"<?xml version=\"1.0\"?>\n<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code><Message>x</Message></Error></Errors></ErrorResponse>" }"#;
+        assert_eq!(
+            super::code_from_raw(debug).as_deref(),
+            Some("InvalidClientTokenId")
+        );
+        assert_eq!(super::code_from_raw("no body"), None);
+        assert_eq!(super::code_from_raw("<Code></Code>"), None);
+    }
+
     use super::*;
     use aws_sdk_s3::error::ErrorMetadata;
     use aws_sdk_s3::operation::get_bucket_cors::GetBucketCorsError;
