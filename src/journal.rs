@@ -40,7 +40,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::plan::{Action, Target};
+use crate::model::{Action, Target};
 
 /// Version of the journal format.
 pub const JOURNAL_FORMAT_VERSION: u32 = 1;

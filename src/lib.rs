@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod aws;
 pub mod journal;
+pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;

@@ -4,46 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::PrincipalKind;
+pub use crate::model::{Action, OWNED_POLICY_NAME, PrincipalKind, Target, address, digest, fingerprint};
 
 /// Version of the JSON plan format (`--json` and `--out`).
 pub const FORMAT_VERSION: u32 = 1;
-
-/// The inline policy a2i-fix owns on each role it grants S3 access to.
-pub const OWNED_POLICY_NAME: &str = "a2i-fix-permissions";
-
-/// What a change writes to.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Target {
-    /// A bucket's CORS configuration.
-    BucketCors { bucket: String },
-    /// A role itself (create with the trust policy as `after`; delete on rollback).
-    Role { name: String, path: String },
-    /// A role's trust policy.
-    TrustPolicy { role: String },
-    /// One inline policy of a role.
-    InlinePolicy { role: String, policy_name: String },
-    /// The `default` key policy of a KMS key.
-    KeyPolicy { key_id: String, key_arn: String },
-    /// A managed policy attached to a role or a user.
-    Attachment {
-        kind: PrincipalKind,
-        name: String,
-        policy_arn: String,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Create,
-    Update,
-    /// Only in rollback plans: delete what did not exist before.
-    Delete,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
@@ -94,21 +58,6 @@ pub struct Plan {
     pub summary: Summary,
     pub warnings: Vec<Warning>,
     pub api_calls: BTreeMap<String, u64>,
-}
-
-/// Fingerprint of a current document as read from AWS: `sha256:HEX` of the
-/// exact text, or `absent` when there is none.
-pub fn fingerprint(current: Option<&str>) -> String {
-    match current {
-        None => "absent".to_string(),
-        Some(text) => digest(text),
-    }
-}
-
-/// `sha256:HEX` of a text.
-pub fn digest(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
 // ---------------------------------------------------------------------------
@@ -244,6 +193,12 @@ pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Resul
     })
 }
 
+/// The digest of a plan, over its compact JSON (struct field order, maps in
+/// insertion order): used by saved plans and the journal header.
+pub fn plan_digest(plan: &Plan) -> String {
+    digest(&serde_json::to_string(plan).unwrap_or_default())
+}
+
 /// Count the changes by action.
 pub fn summarize(changes: &[Change]) -> Summary {
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
@@ -251,31 +206,6 @@ pub fn summarize(changes: &[Change]) -> Summary {
         add: count(Action::Create),
         change: count(Action::Update),
         destroy: count(Action::Delete),
-    }
-}
-
-/// The Terraform-like address of a target.
-pub fn address(target: &Target) -> String {
-    match target {
-        Target::BucketCors { bucket } => format!("aws_s3_bucket_cors_configuration.{bucket}"),
-        Target::Role { name, .. } | Target::TrustPolicy { role: name } => {
-            format!("aws_iam_role.{name}")
-        }
-        Target::InlinePolicy { role, policy_name } => {
-            format!("aws_iam_role_policy.{role}:{policy_name}")
-        }
-        Target::KeyPolicy { key_id, .. } => format!("aws_kms_key_policy.{key_id}"),
-        Target::Attachment {
-            kind,
-            name,
-            policy_arn,
-        } => {
-            let short = policy_arn.rsplit('/').next().unwrap_or(policy_arn);
-            match kind {
-                PrincipalKind::Role => format!("aws_iam_role_policy_attachment.{name}:{short}"),
-                PrincipalKind::User => format!("aws_iam_user_policy_attachment.{name}:{short}"),
-            }
-        }
     }
 }
 

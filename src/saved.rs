@@ -75,11 +75,7 @@ pub enum SavedPlanError {
     WrongRegion { planned: String, connected: String },
 }
 
-/// The digest of a plan, over its compact JSON (struct field order, maps in
-/// insertion order): used by saved plans and the journal header.
-pub fn plan_digest(plan: &Plan) -> String {
-    plan::digest(&serde_json::to_string(plan).unwrap_or_default())
-}
+pub use crate::plan::plan_digest;
 
 /// The saved-plan JSON text for `plan` (pretty, with a trailing newline).
 pub fn to_saved_json(plan: &Plan) -> String {

@@ -70,14 +70,7 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// Which kind of IAM principal.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum PrincipalKind {
-    Role,
-    User,
-}
+pub use crate::model::PrincipalKind;
 
 /// A role named by name or by ARN. `path` is `/` unless an ARN gave one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,10 +242,9 @@ pub fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
-/// `sha256:HEX`, the same form as [`crate::plan::digest`].
+/// `sha256:HEX` of the file's bytes.
 fn sha256(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    crate::model::digest_bytes(bytes)
 }
 
 /// Key path used for errors about the whole document.
@@ -1514,14 +1506,14 @@ input_buckets = ["acme-a2i-input"]
         );
         assert_eq!(spec.template_previews.len(), 1);
         assert_eq!(spec.template_previews[0].role.name, "A2IPreviewRole");
-        assert_eq!(spec.hash, crate::plan::digest(text));
+        assert_eq!(spec.hash, crate::model::digest(text));
     }
 
     #[test]
     fn hash_is_the_sha256_of_the_file_bytes_and_changes_with_them() {
         let a = ok(FLOW);
         let b = ok(&format!("{FLOW}# a comment\n"));
-        assert_eq!(a.hash, crate::plan::digest(FLOW));
+        assert_eq!(a.hash, crate::model::digest(FLOW));
         assert!(a.hash.starts_with("sha256:") && a.hash.len() == 7 + 64);
         assert_ne!(a.hash, b.hash);
     }
@@ -1622,7 +1614,7 @@ uses = ["textract", "custom", "textract"]
             panic!("write: {e}");
         }
         match load(&path) {
-            Ok(spec) => assert_eq!(spec.hash, crate::plan::digest(FLOW)),
+            Ok(spec) => assert_eq!(spec.hash, crate::model::digest(FLOW)),
             Err(e) => panic!("{e}"),
         }
     }

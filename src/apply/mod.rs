@@ -87,7 +87,7 @@ use crate::aws::Clients;
 use crate::journal::{self, EndOutcome, Header, Journal, JournalError, Record, StepRecord};
 use crate::plan::{self, Action, Change, Plan, Target};
 use crate::policy::{self, CorsConfiguration, PolicyDocument, limits};
-use crate::spec::PrincipalKind;
+use crate::model::PrincipalKind;
 use crate::state;
 
 /// Environment variable: seconds to keep retrying PutKeyPolicy (default 120).
@@ -597,7 +597,7 @@ pub async fn execute(
             format_version: journal::JOURNAL_FORMAT_VERSION,
             account_id: plan.account_id.clone(),
             region: plan.region.clone(),
-            plan_digest: crate::saved::plan_digest(plan),
+            plan_digest: plan::plan_digest(plan),
             started_at: journal::now(),
             pid: std::process::id(),
         },

@@ -320,7 +320,7 @@ fn removed_sids(current: &str, previous: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::journal::{Header, JOURNAL_FORMAT_VERSION, RecordedError};
-    use crate::spec::PrincipalKind;
+    use crate::model::PrincipalKind;
 
     fn step(
         n: usize,

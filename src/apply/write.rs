@@ -13,7 +13,7 @@ use super::{Interrupt, PlannedCall};
 use crate::aws::Clients;
 use crate::plan::{Action, Change, Target};
 use crate::policy::CorsConfiguration;
-use crate::spec::PrincipalKind;
+use crate::model::PrincipalKind;
 
 /// A failed write: the AWS error and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
