@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod commands;
 pub mod journal;
 pub mod model;
 pub mod plan;

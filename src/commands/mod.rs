@@ -1,0 +1,302 @@
+//! What each command does, from parsed options to an [`Outcome`]: the
+//! orchestration that `main.rs` only wires to the command line. Everything
+//! here writes to the writers it is given, so a test can run a command in
+//! process and read what it printed.
+//!
+//! | command | reads | writes to AWS |
+//! |---|---|---|
+//! | [`validate`] | the spec | nothing |
+//! | [`plan`] | the spec, the account | nothing (`--out` saves the plan to a file) |
+//! | [`show`] | a saved plan | nothing |
+//! | [`apply`] | the spec or a saved plan, the account | the plan's changes, after confirmation |
+//! | [`rollback`] | a journal, the account | the journal's writes undone, after confirmation |
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::aws::{self, AwsOptions, Clients};
+use crate::plan::{self, Plan};
+use crate::render::{self, TextOptions};
+use crate::{apply, requirements, saved, spec, state};
+
+mod progress;
+
+pub use progress::Spinner;
+
+/// How a command that did not fail ended; the binary maps it to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done (for `plan --detailed-exitcode`: done, and nothing to change).
+    Success,
+    /// `plan --detailed-exitcode` found changes.
+    ChangesPending,
+    /// The user did not approve; nothing was written.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The process exit code: 0, 2 for pending changes, 1 when cancelled.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::ChangesPending => 2,
+            Outcome::Cancelled => 1,
+        }
+    }
+}
+
+/// Where a command prints, and what it may assume about the terminal.
+pub struct Console<'a> {
+    /// The plan, reports and results.
+    pub out: &'a mut dyn Write,
+    /// Notes for the person (saved-plan hints); the prompt and spinner use
+    /// the real stderr, and only on a terminal.
+    pub err: &'a mut dyn Write,
+    /// Colour the plan text.
+    pub color: bool,
+    /// Standard input is a terminal someone can answer a question on.
+    pub stdin_is_terminal: bool,
+    /// Show a spinner on stderr while the account is read.
+    pub spinner: bool,
+    /// Handle Ctrl-C during writes (finish the writes in flight, start no
+    /// new one); off for in-process tests, which have no signal to send.
+    pub handle_ctrl_c: bool,
+}
+
+/// Options every command that talks to AWS shares.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub aws: AwsOptions,
+}
+
+/// `plan` options.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub spec: PathBuf,
+    pub json: bool,
+    pub detailed_exitcode: bool,
+    pub out: Option<PathBuf>,
+}
+
+/// The options `apply` and `rollback` share.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Check everything and print the calls that would be made; write nothing.
+    pub dry_run: bool,
+    /// Where journals are written.
+    pub backup_dir: PathBuf,
+}
+
+/// `apply` options.
+#[derive(Debug, Clone)]
+pub struct ApplyCommand {
+    /// A saved plan; without it the plan is computed from `spec`.
+    pub plan_file: Option<PathBuf>,
+    pub spec: PathBuf,
+    pub write: WriteOptions,
+}
+
+/// `validate`: check the spec, no AWS call.
+pub fn validate(spec_path: &Path, console: &mut Console<'_>) -> anyhow::Result<Outcome> {
+    let spec = spec::load(spec_path)?;
+    let needs = requirements::derive(&spec);
+    let buckets = needs.cors.len()
+        + needs
+            .output_buckets
+            .iter()
+            .filter(|b| !needs.cors.contains_key(*b))
+            .count();
+    writeln!(
+        console.out,
+        "`{}` is valid: {} flow definition(s), {} human loop caller(s), {} template preview(s); {} role(s), {} bucket(s), {} key(s) to check.",
+        spec_path.display(),
+        spec.flow_definitions.len(),
+        spec.human_loop_callers.len(),
+        spec.template_previews.len(),
+        needs.roles.len(),
+        buckets,
+        needs.keys.len()
+    )?;
+    Ok(Outcome::Success)
+}
+
+/// `plan`: read the account, print the plan, optionally save it.
+pub async fn plan(
+    connection: &Connection,
+    options: &PlanOptions,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
+    let (_, _, plan) = compute_plan(connection, &options.spec, console.spinner).await?;
+    print_plan(&plan, options.json, console)?;
+    if let Some(out) = &options.out {
+        saved::write_saved_plan(out, &plan)?;
+        writeln!(
+            console.err,
+            "Saved the plan to `{}`. To perform exactly these actions, run: a2i-fix apply {}",
+            out.display(),
+            out.display()
+        )?;
+    }
+    if options.detailed_exitcode && !plan.changes.is_empty() {
+        return Ok(Outcome::ChangesPending);
+    }
+    Ok(Outcome::Success)
+}
+
+/// `show`: print a saved plan.
+pub fn show(plan_file: &Path, json: bool, console: &mut Console<'_>) -> anyhow::Result<Outcome> {
+    let plan = saved::load_saved_plan(plan_file)?;
+    print_plan(&plan, json, console)?;
+    Ok(Outcome::Success)
+}
+
+/// `apply [PLANFILE]`: compute (or load) the plan, show it, confirm, execute.
+pub async fn apply(
+    connection: &Connection,
+    command: &ApplyCommand,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
+    // Whether someone can confirm is decided now, but refused only when
+    // there is something to apply: an account already right exits 0 in a
+    // pipeline too.
+    let confirmation = confirmation(&command.write, console);
+    let (clients, expected_account, plan) = match &command.plan_file {
+        Some(file) => {
+            let plan = saved::load_saved_plan(file)?;
+            let clients = aws::connect(&connection.aws).await?;
+            (clients, None, plan)
+        }
+        None => {
+            let (clients, spec, plan) =
+                compute_plan(connection, &command.spec, console.spinner).await?;
+            (clients, spec.bound_account(), plan)
+        }
+    };
+    let identity = apply::identify(&clients).await?;
+    if command.plan_file.is_some() {
+        saved::check_account(&plan, &identity.account_id, &clients.region)?;
+    }
+    print_plan(&plan, false, console)?;
+    let mut options = apply::ApplyOptions::new(identity);
+    options.backup_dir = command.write.backup_dir.clone();
+    options.dry_run = command.write.dry_run;
+    options.expected_account_id = expected_account;
+    options.saved_plan = command.plan_file.clone();
+    execute_confirmed(&clients, &plan, options, confirmation, console).await
+}
+
+/// `rollback JOURNAL`: plan the undoing of an apply's writes, show, confirm, execute.
+pub async fn rollback(
+    connection: &Connection,
+    journal: &Path,
+    write: &WriteOptions,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
+    let confirmation = confirmation(write, console);
+    let clients = aws::connect(&connection.aws).await?;
+    let identity = apply::identify(&clients).await?;
+    let plan = apply::rollback::plan_from_journal(journal, &clients, &identity).await?;
+    if plan.changes.is_empty() {
+        // Not the forward plan's "up to date": nothing in the journal took effect.
+        writeln!(
+            console.out,
+            "Nothing to roll back: journal `{}` records no write that took effect.",
+            journal.display()
+        )?;
+        return Ok(Outcome::Success);
+    }
+    print_plan(&plan, false, console)?;
+    let mut options = apply::ApplyOptions::new(identity);
+    options.backup_dir = write.backup_dir.clone();
+    options.dry_run = write.dry_run;
+    execute_confirmed(&clients, &plan, options, confirmation, console).await
+}
+
+/// `None` for a dry run (nothing to confirm).
+fn confirmation(
+    write: &WriteOptions,
+    console: &Console<'_>,
+) -> Option<Result<apply::Confirmation, apply::NoTerminal>> {
+    (!write.dry_run).then(|| apply::confirmation(write.yes, console.stdin_is_terminal))
+}
+
+/// The shared tail of `apply` and `rollback`: confirm, execute, report.
+async fn execute_confirmed(
+    clients: &Clients,
+    plan: &Plan,
+    mut options: apply::ApplyOptions,
+    confirmation: Option<Result<apply::Confirmation, apply::NoTerminal>>,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
+    if plan.changes.is_empty() {
+        writeln!(console.out, "Nothing to do.")?;
+        return Ok(Outcome::Success);
+    }
+    let confirmation = confirmation.transpose()?;
+    if confirmation == Some(apply::Confirmation::Ask) {
+        writeln!(console.out)?;
+        console.out.flush()?;
+        if !apply::confirm_apply()? {
+            writeln!(console.out, "Apply cancelled. Nothing was written.")?;
+            return Ok(Outcome::Cancelled);
+        }
+    }
+    if !options.dry_run && console.handle_ctrl_c {
+        // After the prompt, so that Ctrl-C at the prompt still just quits.
+        options.interrupt = apply::Interrupt::on_ctrl_c();
+    }
+    writeln!(console.out)?;
+    match apply::execute(clients, plan, &options).await {
+        Ok(report) => {
+            write!(console.out, "{report}")?;
+            Ok(Outcome::Success)
+        }
+        Err(err) => match err.report() {
+            Some(report) => {
+                write!(console.out, "{report}")?;
+                console.out.flush()?;
+                // The report above is the whole story: returning `err` itself
+                // would print it a second time, on stderr.
+                Err(anyhow::anyhow!(
+                    "not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
+                ))
+            }
+            None => Err(anyhow::Error::new(err)),
+        },
+    }
+}
+
+fn print_plan(plan: &Plan, json: bool, console: &mut Console<'_>) -> anyhow::Result<()> {
+    if json {
+        render::render_json(plan, &mut console.out)?;
+    } else {
+        let opts = TextOptions {
+            color: console.color,
+        };
+        render::render_text(plan, &mut console.out, opts)?;
+    }
+    console.out.flush()?;
+    Ok(())
+}
+
+/// Load the spec, read the account and build the plan: the one path that
+/// `plan` and `apply` share.
+pub async fn compute_plan(
+    connection: &Connection,
+    spec_path: &Path,
+    spinner: bool,
+) -> anyhow::Result<(Clients, spec::Spec, Plan)> {
+    let spec = spec::load(spec_path)?;
+    let needs = requirements::derive(&spec);
+    let clients = aws::connect(&connection.aws).await?;
+    let spinner = Spinner::start("reading IAM, S3 and KMS state", spinner);
+    let state = state::read_state(&clients, &needs).await;
+    spinner.stop();
+    let state = state.context("failed to read the account's current state")?;
+    let plan = plan::build_plan(&needs, &state, &spec.hash)?;
+    Ok((clients, spec, plan))
+}
