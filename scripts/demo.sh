@@ -60,7 +60,7 @@ echo "==> moto server on $AWS_ENDPOINT_URL; seeding a broken A2I setup" >&2
 echo "==> a2i-fix plan --spec plans/kms-output.toml $*" >&2
 cargo run -q -- plan --spec plans/kms-output.toml "$@"
 
-# --- apply story (issue 4): apply --yes, plan again (no changes), rollback ---
+# --- apply: apply --yes, plan again (no changes), rollback ---
 # Only for the plain demo: with extra arguments (e.g. `--json`) the plan is
 # the whole output.
 if [ "$#" -gt 0 ]; then

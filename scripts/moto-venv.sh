@@ -3,8 +3,9 @@
 # emulator the tests and the demo use). Idempotent and quiet: does nothing
 # when it is already there. Prints the path of `moto_server`.
 #
-# MOTO_SPEC pins the version the tests were written against (DOMAIN.md
-# section 6 was checked against moto 5.2).
+# MOTO_SPEC pins the version the tests were written against: the emulator
+# behaviour they rely on (docs/requirements.md, "The local emulator (moto)")
+# was checked against moto 5.2.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

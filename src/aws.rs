@@ -7,6 +7,7 @@
 //!   (IMDS) client whose timeouts are a fraction of that deadline. The
 //!   default chains would otherwise spend seconds probing IMDS on a machine
 //!   that is not an EC2 instance. On EC2 the probe answers in milliseconds.
+//!   (See `docs/requirements.md#speed-and-scale`.)
 //! - The SDK's own retries stay on, in standard mode.
 //! - [`ApiCounter`] counts **operations**, not attempts: an interceptor records
 //!   each operation once when it starts (`read_before_serialization`: once per

@@ -1,10 +1,11 @@
-//! The statements and rules A2I needs (DOMAIN.md section 1), least privilege.
+//! The statements and rules A2I needs, least privilege (requirements R1-R9 in
+//! `docs/requirements.md#requirements-r1-r9`).
 //!
-//! Every statement grants exactly the actions of DOMAIN.md section 1 on exactly
+//! Every statement grants exactly the actions the requirements name on exactly
 //! the resources it is given; no `*` action is ever written (`kms:ReEncrypt*`
 //! and `kms:GenerateDataKey*` are the action names AWS documents for A2I).
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - **One canonical form**: a `Resource` or principal list with one element is
 //!   written as a plain string, several as a sorted list without duplicates.
@@ -16,7 +17,7 @@
 //!   content instead.
 //! - The trust statement carries no confused-deputy condition
 //!   (`aws:SourceAccount` / `aws:SourceArn`): A2I does not document them
-//!   (DOMAIN.md section 1), so they would be an opt-in of the planner.
+//!   for its trust policy, so they would be an opt-in of the planner.
 
 use super::document::Effect;
 use super::{CorsRule, Principal, Statement};

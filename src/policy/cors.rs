@@ -9,7 +9,7 @@
 //! 32 bits). Any other key is an error naming the rule (`CORSRules[2].Foo`);
 //! duplicate keys are errors as for policies.
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - A list field given as a single string is accepted as a one-element list
 //!   (what the policy grammar does; harmless, and S3 itself only speaks XML).

@@ -25,13 +25,14 @@
 //! Every error names where it is (`Statement[2].Principal.AWS`) and what is
 //! wrong.
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - **Duplicate JSON keys are an error.** `{"Effect": "Allow", "Effect":
 //!   "Deny"}` means different things to different parsers (serde keeps the
 //!   last, others the first); a security tool must not pick one silently.
-//! - **`Effect` is accepted in any case** (DOMAIN.md section 3 treats it so for
-//!   equivalence); it is written back exactly as read.
+//! - **`Effect` is accepted in any case** (equivalence treats it so, see
+//!   `docs/requirements.md#when-two-documents-mean-the-same-thing`); it is
+//!   written back exactly as read.
 //! - **Empty lists are errors** for actions, resources and principal values:
 //!   AWS refuses them (`MalformedPolicyDocument`), so a document that contains
 //!   one did not come from AWS and cannot be written back.

@@ -1,4 +1,5 @@
-//! When two documents mean the same thing (DOMAIN.md section 3).
+//! When two documents mean the same thing
+//! (`docs/requirements.md#when-two-documents-mean-the-same-thing`).
 //!
 //! Both sides are brought to a normal form and compared. The normal form
 //! treats as equal:
@@ -15,7 +16,7 @@
 //!   order of methods, origins and headers, methods and header names in any
 //!   case (HTTP makes both case-insensitive).
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - **`Version`.** A document without `Version` is read by AWS as
 //!   `2008-10-17`, where policy variables (`${aws:username}`) are literal

@@ -27,7 +27,7 @@
 //! - Several statements may together meet a [`Requirement::KeyGrant`]: each of
 //!   its actions must be met by some statement.
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - **Identity policies** (`Requirement::Identity`): a statement with a
 //!   `Principal` or `NotPrincipal` is not valid there (IAM refuses it), so it is

@@ -1,4 +1,5 @@
-//! Limits (DOMAIN.md section 4) and safety guards checked before any write.
+//! Limits (`docs/requirements.md#limits`) and safety guards checked before
+//! any write.
 //!
 //! # How sizes are measured
 //!

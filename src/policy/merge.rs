@@ -16,7 +16,7 @@
 //! that a document already meeting a requirement through a broader statement
 //! is not touched.
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - **Nothing to add: the document comes back unchanged**, byte for byte
 //!   (also a `Statement` written as a single object). When something changes,

@@ -11,15 +11,16 @@
 //! |---|---|
 //! | [`document`] | the IAM policy grammar (identity, trust and key policies): strict parsing with located errors, writing back exactly what was read |
 //! | [`cors`] | S3 CORS configurations |
-//! | [`equivalence`] | "means the same thing" (DOMAIN.md section 3), through a normal form |
+//! | [`equivalence`] | "means the same thing", through a normal form |
 //! | [`wildcard`] | IAM `*`/`?` matching, and covering / overlapping of two patterns |
 //! | [`evaluate`](mod@evaluate) | "already met": met, not met, blocked by a Deny, met only under a condition; with a reason |
 //! | [`merge`] | adding A2I's statements and rule without losing or moving anything, idempotently |
-//! | [`a2i`] | the least-privilege statements and CORS rule A2I needs (DOMAIN.md section 1) |
-//! | [`limits`] | DOMAIN.md section 4 size limits, the key-policy lockout guard, nothing-lost guards |
+//! | [`a2i`] | the least-privilege statements and CORS rule A2I needs |
+//! | [`limits`] | AWS size limits, the key-policy lockout guard, nothing-lost guards |
 //!
-//! The decisions taken where the issue was silent are written in each
-//! submodule's documentation, under "Decisions where the issue is silent".
+//! The AWS facts these rules follow (requirements R1-R9, equivalence, limits)
+//! are in `docs/requirements.md`. Where AWS leaves a choice open, the choice
+//! made is written in each submodule's documentation, under "Decisions".
 //!
 //! Tests: `tests/policy_*.rs` (tables, realistic merges, property tests) and a
 //! fuzz driver for the parsers that runs on stable:
