@@ -1,0 +1,270 @@
+//! IAM reads: a role (GetRole, its inline policies, its attached managed
+//! policies), the default version of a managed policy, and a caller's
+//! attachments. IAM returns documents URL-encoded; they are decoded here and
+//! kept as text.
+//!
+//! Listings use the SDK paginators. A paginator sends a page's request only
+//! while its stream is polled, and each poll here holds a permit, so every
+//! page is one counted call made under the concurrency bound.
+
+use futures::future::try_join_all;
+
+use crate::model::PrincipalKind;
+
+use super::errors::{call_error, code};
+use super::{AttachedPolicy, CallerState, ManagedPolicy, Reader, RoleState, StateError};
+
+/// URL-decode (RFC 3986) a document IAM returned.
+pub(super) fn decode(text: &str, what: impl FnOnce() -> String) -> Result<String, StateError> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|e| StateError::Decode {
+            what: what(),
+            message: e.to_string(),
+        })
+}
+
+fn attached(policy: &aws_sdk_iam::types::AttachedPolicy) -> AttachedPolicy {
+    AttachedPolicy {
+        name: policy.policy_name.clone().unwrap_or_default(),
+        arn: policy.policy_arn.clone().unwrap_or_default(),
+    }
+}
+
+impl Reader<'_> {
+    /// GetRole; `None` when the role does not exist.
+    pub(super) async fn get_role(
+        &self,
+        name: &str,
+    ) -> Result<Option<aws_sdk_iam::types::Role>, StateError> {
+        match self
+            .call(self.clients.iam.get_role().role_name(name).send())
+            .await
+        {
+            Ok(out) => Ok(out.role),
+            Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(call_error("iam", "GetRole", format!("role `{name}`"), e)),
+        }
+    }
+
+    pub(super) fn trust_policy(role: &aws_sdk_iam::types::Role) -> Result<String, StateError> {
+        let name = &role.role_name;
+        let text = role
+            .assume_role_policy_document
+            .as_deref()
+            .ok_or_else(|| StateError::Aws {
+                call: "GetRole".into(),
+                resource: format!("role `{name}`"),
+                message: "the response has no trust policy".into(),
+            })?;
+        decode(text, || format!("the trust policy of role `{name}`"))
+    }
+
+    async fn inline_policy_names(&self, role: &str) -> Result<Vec<String>, StateError> {
+        let mut items = self
+            .clients
+            .iam
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send();
+        let mut names = Vec::new();
+        while let Some(name) = self.call(items.next()).await {
+            names.push(
+                name.map_err(|e| {
+                    call_error("iam", "ListRolePolicies", format!("role `{role}`"), e)
+                })?,
+            );
+        }
+        Ok(names)
+    }
+
+    /// One inline policy; `None` when it (or its role) does not exist.
+    pub(super) async fn inline_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<Option<String>, StateError> {
+        let request = self
+            .clients
+            .iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(policy_name);
+        match self.call(request.send()).await {
+            Ok(out) => decode(out.policy_document(), || {
+                format!("inline policy `{policy_name}` of role `{role}`")
+            })
+            .map(Some),
+            Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(call_error(
+                "iam",
+                "GetRolePolicy",
+                format!("inline policy `{policy_name}` of role `{role}`"),
+                e,
+            )),
+        }
+    }
+
+    /// Attached managed policies of a role or user; `None` when the
+    /// principal does not exist.
+    pub(super) async fn attachments(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Option<Vec<AttachedPolicy>>, StateError> {
+        let mut policies = Vec::new();
+        match kind {
+            PrincipalKind::Role => {
+                let mut items = self
+                    .clients
+                    .iam
+                    .list_attached_role_policies()
+                    .role_name(name)
+                    .into_paginator()
+                    .items()
+                    .send();
+                while let Some(item) = self.call(items.next()).await {
+                    match item {
+                        Ok(policy) => policies.push(attached(&policy)),
+                        Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
+                        Err(e) => {
+                            return Err(call_error(
+                                "iam",
+                                "ListAttachedRolePolicies",
+                                format!("role `{name}`"),
+                                e,
+                            ));
+                        }
+                    }
+                }
+            }
+            PrincipalKind::User => {
+                let mut items = self
+                    .clients
+                    .iam
+                    .list_attached_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send();
+                while let Some(item) = self.call(items.next()).await {
+                    match item {
+                        Ok(policy) => policies.push(attached(&policy)),
+                        Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
+                        Err(e) => {
+                            return Err(call_error(
+                                "iam",
+                                "ListAttachedUserPolicies",
+                                format!("user `{name}`"),
+                                e,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(policies))
+    }
+
+    /// Everything about one role; `None` when it does not exist.
+    pub(super) async fn role(&self, name: &str) -> Result<Option<RoleState>, StateError> {
+        let Some(role) = self.get_role(name).await? else {
+            return Ok(None);
+        };
+        let trust_policy = Self::trust_policy(&role)?;
+        let (names, attached) = futures::try_join!(
+            self.inline_policy_names(name),
+            self.attachments(PrincipalKind::Role, name)
+        )?;
+        let documents =
+            try_join_all(names.iter().map(|policy| self.inline_policy(name, policy))).await?;
+        // A policy deleted between the listing and the read is simply gone.
+        let inline_policies = names
+            .into_iter()
+            .zip(documents)
+            .filter_map(|(n, d)| d.map(|d| (n, d)))
+            .collect();
+        Ok(Some(RoleState {
+            name: role.role_name.clone(),
+            arn: role.arn.clone(),
+            path: role.path.clone(),
+            trust_policy,
+            inline_policies,
+            // Deleted between GetRole and the listing: no attachments.
+            attached_policies: attached.unwrap_or_default(),
+            permissions_boundary: role
+                .permissions_boundary
+                .as_ref()
+                .and_then(|b| b.permissions_boundary_arn.clone()),
+        }))
+    }
+
+    /// The default version of a managed policy: GetPolicy for its id, then
+    /// GetPolicyVersion for its document.
+    pub(super) async fn managed_policy(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
+        let resource = || format!("managed policy `{arn}`");
+        let policy = self
+            .call(self.clients.iam.get_policy().policy_arn(arn).send())
+            .await
+            .map_err(|e| call_error("iam", "GetPolicy", resource(), e))?;
+        let version_id = policy
+            .policy()
+            .and_then(|p| p.default_version_id())
+            .ok_or_else(|| StateError::Aws {
+                call: "GetPolicy".into(),
+                resource: resource(),
+                message: "the response has no default version id".into(),
+            })?;
+        let version = self
+            .call(
+                self.clients
+                    .iam
+                    .get_policy_version()
+                    .policy_arn(arn)
+                    .version_id(version_id)
+                    .send(),
+            )
+            .await
+            .map_err(|e| call_error("iam", "GetPolicyVersion", resource(), e))?;
+        let text = version
+            .policy_version()
+            .and_then(|v| v.document())
+            .ok_or_else(|| StateError::Aws {
+                call: "GetPolicyVersion".into(),
+                resource: resource(),
+                message: "the response has no document".into(),
+            })?;
+        Ok(ManagedPolicy {
+            arn: arn.to_string(),
+            version_id: version_id.to_string(),
+            document: decode(text, || {
+                format!("version `{version_id}` of managed policy `{arn}`")
+            })?,
+        })
+    }
+
+    /// A caller that is not read as a flow or preview role: its
+    /// attachments; a missing caller is an error.
+    pub(super) async fn caller(
+        &self,
+        arn: &str,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<CallerState, StateError> {
+        let attached_policies =
+            self.attachments(kind, name)
+                .await?
+                .ok_or_else(|| StateError::CallerNotFound {
+                    arn: arn.to_string(),
+                })?;
+        Ok(CallerState {
+            arn: arn.to_string(),
+            kind,
+            name: name.to_string(),
+            attached_policies,
+        })
+    }
+}

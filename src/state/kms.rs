@@ -1,0 +1,99 @@
+//! KMS reads: DescribeKey per key ref as written in the spec, then one
+//! GetKeyPolicy (`default`) per distinct key id.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::try_join_all;
+
+use super::errors::{call_error, code};
+use super::{KeyState, Reader, StateError};
+
+impl Reader<'_> {
+    async fn describe_key(
+        &self,
+        key_ref: &str,
+    ) -> Result<aws_sdk_kms::types::KeyMetadata, StateError> {
+        let not_found = || StateError::KeyNotFound {
+            key_ref: key_ref.to_string(),
+            region: self.clients.region.clone(),
+        };
+        match self
+            .call(self.clients.kms.describe_key().key_id(key_ref).send())
+            .await
+        {
+            Ok(out) => out.key_metadata.ok_or_else(not_found),
+            Err(e) if code(&e) == Some("NotFoundException") => Err(not_found()),
+            Err(e) => Err(call_error(
+                "kms",
+                "DescribeKey",
+                format!("key `{key_ref}`"),
+                e,
+            )),
+        }
+    }
+
+    /// The `default` key policy; `None` when the key does not exist.
+    pub(super) async fn key_policy(&self, key_id: &str) -> Result<Option<String>, StateError> {
+        let request = self
+            .clients
+            .kms
+            .get_key_policy()
+            .key_id(key_id)
+            .policy_name("default");
+        match self.call(request.send()).await {
+            Ok(out) => Ok(Some(out.policy().unwrap_or_default().to_string())),
+            Err(e) if code(&e) == Some("NotFoundException") => Ok(None),
+            Err(e) => Err(call_error(
+                "kms",
+                "GetKeyPolicy",
+                format!("key `{key_id}`"),
+                e,
+            )),
+        }
+    }
+
+    /// Describe each key ref, then read each distinct key's policy once.
+    pub(super) async fn keys<'k>(
+        &self,
+        key_refs: impl Iterator<Item = &'k String>,
+    ) -> Result<BTreeMap<String, KeyState>, StateError> {
+        let refs: Vec<&String> = key_refs.collect();
+        let metadata = try_join_all(refs.iter().map(|r| self.describe_key(r))).await?;
+        let key_ids: BTreeSet<&str> = metadata.iter().map(|m| m.key_id.as_str()).collect();
+        let policies = try_join_all(
+            key_ids
+                .iter()
+                .map(|id| async move { Ok::<_, StateError>((*id, self.key_policy(id).await?)) }),
+        )
+        .await?
+        .into_iter()
+        .collect::<BTreeMap<_, _>>();
+        let mut keys = BTreeMap::new();
+        for (key_ref, meta) in refs.into_iter().zip(&metadata) {
+            let policy = policies
+                .get(meta.key_id.as_str())
+                .cloned()
+                .flatten()
+                .ok_or_else(|| StateError::KeyNotFound {
+                    key_ref: key_ref.clone(),
+                    region: self.clients.region.clone(),
+                })?;
+            keys.insert(
+                key_ref.clone(),
+                KeyState {
+                    key_ref: key_ref.clone(),
+                    key_id: meta.key_id.clone(),
+                    arn: meta.arn.clone().unwrap_or_default(),
+                    aws_managed: meta.key_manager == Some(aws_sdk_kms::types::KeyManagerType::Aws),
+                    key_state: meta
+                        .key_state
+                        .as_ref()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    policy,
+                },
+            );
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,347 @@
+//! Reading the current IAM, S3 and KMS state. The only module with SDK read
+//! calls. Documents are kept as the raw (URL-decoded) text AWS returned, so
+//! fingerprints see every byte; parsing is the planner's job.
+//!
+//! Files: this one holds the plain-data types, the bounded [`Reader`] and the
+//! three entry points ([`read_state`], [`read_current`],
+//! [`current_from_state`]); `iam`, `s3` and `kms` hold the reads of each
+//! service; `errors` maps SDK errors to [`StateError`].
+//!
+//! Decisions:
+//! - Exactly the reads the needs call for, each once (how each API behaves:
+//!   `docs/requirements.md`, "How the AWS APIs behave"):
+//!   STS GetCallerIdentity; per input bucket GetBucketCors and
+//!   GetBucketEncryption; per output bucket (that is not also an input bucket)
+//!   GetBucketEncryption only, which also proves it exists; per role GetRole,
+//!   ListRolePolicies + one GetRolePolicy per inline policy,
+//!   ListAttachedRolePolicies; per distinct managed policy attached to a role
+//!   with S3 needs, GetPolicy + GetPolicyVersion (read once even when
+//!   attached to several roles); per distinct key ref DescribeKey, then per
+//!   distinct key id one GetKeyPolicy (`default`); per caller one
+//!   ListAttached{Role,User}Policies — unless the caller is a role already
+//!   read as a flow or preview role, whose attachments are reused. A listing
+//!   costs one call per page.
+//! - Every call goes through one semaphore of [`MAX_IN_FLIGHT`] permits, so
+//!   the reads run concurrently but never more than that many at once.
+//! - A missing role is not an error (`roles[name] = None`: the planner may
+//!   create it). A missing bucket, key or caller is an error here, naming it.
+//!   Whether a key is AWS-managed is recorded; refusing it is the planner's
+//!   call.
+//! - The text form of every document is the one [`current_from_state`] and
+//!   [`read_current`] return, so a fingerprint taken at plan time matches a
+//!   re-read at apply time byte for byte. A CORS configuration's text is
+//!   [`cors_text`] (compact serde JSON of the rules as converted from the SDK).
+
+mod errors;
+mod iam;
+mod kms;
+mod s3;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use futures::future::try_join_all;
+use tokio::sync::Semaphore;
+
+use crate::aws::Clients;
+use crate::model::{PrincipalKind, Target};
+use crate::policy::CorsConfiguration;
+use crate::requirements::Needs;
+
+use errors::call_error;
+pub use errors::{StateError, iam_action};
+pub use s3::cors_text;
+
+/// How many API calls may be in flight at once.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketEncryption {
+    /// `AES256`, `aws:kms`, `aws:kms:dsse`.
+    pub algorithm: String,
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketState {
+    pub name: String,
+    /// `None`: the bucket has no CORS configuration (`NoSuchCORSConfiguration`).
+    pub cors: Option<CorsConfiguration>,
+    /// `None`: no default encryption configured (or not read).
+    pub encryption: Option<BucketEncryption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedPolicy {
+    pub name: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleState {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    /// URL-decoded trust policy text.
+    pub trust_policy: String,
+    /// Inline policy name -> URL-decoded document text, in ListRolePolicies order.
+    pub inline_policies: Vec<(String, String)>,
+    pub attached_policies: Vec<AttachedPolicy>,
+    pub permissions_boundary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    pub arn: String,
+    pub version_id: String,
+    /// URL-decoded document text of the default version.
+    pub document: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    /// As written in the spec.
+    pub key_ref: String,
+    pub key_id: String,
+    pub arn: String,
+    /// `KeyManager == AWS`.
+    pub aws_managed: bool,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, ...
+    pub key_state: String,
+    /// The `default` key policy text.
+    pub policy: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerState {
+    pub arn: String,
+    pub kind: PrincipalKind,
+    pub name: String,
+    pub attached_policies: Vec<AttachedPolicy>,
+}
+
+/// Everything `plan` needs to know about the account, as plain data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountState {
+    pub account_id: String,
+    pub region: String,
+    /// The caller's identity ARN (GetCallerIdentity), for the lockout check.
+    pub caller_arn: String,
+    pub buckets: BTreeMap<String, BucketState>,
+    /// By role name; `None`: the role does not exist.
+    pub roles: BTreeMap<String, Option<RoleState>>,
+    /// Default versions of managed policies attached to the roles, by ARN.
+    pub managed_policies: BTreeMap<String, ManagedPolicy>,
+    /// By key ref as written in the spec.
+    pub keys: BTreeMap<String, KeyState>,
+    /// By principal ARN.
+    pub callers: BTreeMap<String, CallerState>,
+    /// Number of API calls made, by operation (`iam:GetRole`, ...).
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+/// Issues calls through one bounded semaphore.
+struct Reader<'a> {
+    clients: &'a Clients,
+    permits: Semaphore,
+}
+
+impl<'a> Reader<'a> {
+    fn new(clients: &'a Clients) -> Self {
+        Reader {
+            clients,
+            permits: Semaphore::new(MAX_IN_FLIGHT),
+        }
+    }
+
+    /// Run one API call while holding a permit.
+    async fn call<F: Future>(&self, call: F) -> F::Output {
+        // The semaphore is never closed, so `acquire` cannot fail; were it
+        // to, the call would simply run unbounded.
+        let _permit = self.permits.acquire().await.ok();
+        call.await
+    }
+
+    async fn caller_identity(&self) -> Result<(String, String), StateError> {
+        let out = self
+            .call(self.clients.sts.get_caller_identity().send())
+            .await
+            .map_err(|e| call_error("sts", "GetCallerIdentity", "the caller".into(), e))?;
+        let account = out.account().unwrap_or_default().to_string();
+        let arn = out.arn().unwrap_or_default().to_string();
+        Ok((account, arn))
+    }
+}
+
+/// Read exactly the state `needs` calls for, concurrently (bounded).
+pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState, StateError> {
+    let reader = Reader::new(clients);
+
+    let buckets: BTreeSet<&String> = needs.cors.keys().chain(&needs.output_buckets).collect();
+    let buckets = try_join_all(
+        buckets
+            .into_iter()
+            .map(|b| reader.bucket(b, needs.cors.contains_key(b))),
+    );
+    let roles = try_join_all(needs.roles.values().map(|role| async {
+        let state = reader.role(&role.name).await?;
+        Ok::<_, StateError>((role.name.clone(), state))
+    }));
+    // A caller that is also a flow or preview role: its attachments come
+    // from the role read, not from a second ListAttachedRolePolicies.
+    let is_read_as_role = |kind: PrincipalKind, name: &str| {
+        kind == PrincipalKind::Role && needs.roles.contains_key(name)
+    };
+    let callers = try_join_all(
+        needs
+            .callers
+            .values()
+            .filter(|c| !is_read_as_role(c.kind, &c.name))
+            .map(|c| reader.caller(&c.arn, c.kind, &c.name)),
+    );
+    let keys = reader.keys(needs.keys.values().map(|k| &k.key_ref));
+
+    let ((account_id, caller_arn), buckets, roles, keys, callers) =
+        futures::try_join!(reader.caller_identity(), buckets, roles, keys, callers)?;
+
+    let roles: BTreeMap<String, Option<RoleState>> = roles.into_iter().collect();
+    let mut callers: BTreeMap<String, CallerState> =
+        callers.into_iter().map(|c| (c.arn.clone(), c)).collect();
+    for need in needs
+        .callers
+        .values()
+        .filter(|c| is_read_as_role(c.kind, &c.name))
+    {
+        let attached_policies = match roles.get(&need.name).and_then(Option::as_ref) {
+            Some(role) => role.attached_policies.clone(),
+            // A missing flow role is planned as a create: as a caller it
+            // then starts with nothing attached. A role a2i-fix will not
+            // create is a missing caller.
+            None if needs
+                .roles
+                .get(&need.name)
+                .is_some_and(|r| r.create_if_missing) =>
+            {
+                Vec::new()
+            }
+            None => {
+                return Err(StateError::CallerNotFound {
+                    arn: need.arn.clone(),
+                });
+            }
+        };
+        callers.insert(
+            need.arn.clone(),
+            CallerState {
+                arn: need.arn.clone(),
+                kind: PrincipalKind::Role,
+                name: need.name.clone(),
+                attached_policies,
+            },
+        );
+    }
+
+    // Managed policies that could grant a role its S3 needs, each read once.
+    let managed: BTreeSet<&str> = needs
+        .roles
+        .values()
+        .filter(|n| !n.read.is_empty() || !n.write.is_empty())
+        .filter_map(|n| roles.get(&n.name).and_then(Option::as_ref))
+        .flat_map(|r| r.attached_policies.iter().map(|p| p.arn.as_str()))
+        .collect();
+    let managed_policies = try_join_all(managed.into_iter().map(|arn| reader.managed_policy(arn)))
+        .await?
+        .into_iter()
+        .map(|p| (p.arn.clone(), p))
+        .collect();
+
+    Ok(AccountState {
+        account_id,
+        region: clients.region.clone(),
+        caller_arn,
+        buckets: buckets.into_iter().map(|b| (b.name.clone(), b)).collect(),
+        roles,
+        managed_policies,
+        keys,
+        callers,
+        api_calls: clients.counter.snapshot(),
+    })
+}
+
+/// Re-read one target's current document, in the text form `read_state`
+/// stores (see [`current_from_state`]); `None` when there is none.
+pub async fn read_current(
+    clients: &Clients,
+    target: &Target,
+) -> Result<Option<String>, StateError> {
+    let reader = Reader::new(clients);
+    match target {
+        Target::BucketCors { bucket } => {
+            Ok(reader.bucket_cors(bucket).await?.as_ref().map(cors_text))
+        }
+        Target::Role { name, .. } | Target::TrustPolicy { role: name } => {
+            match reader.get_role(name).await? {
+                Some(role) => Reader::trust_policy(&role).map(Some),
+                None => Ok(None),
+            }
+        }
+        Target::InlinePolicy { role, policy_name } => reader.inline_policy(role, policy_name).await,
+        Target::KeyPolicy { key_id, .. } => reader.key_policy(key_id).await,
+        Target::Attachment {
+            kind,
+            name,
+            policy_arn,
+        } => Ok(reader.attachments(*kind, name).await?.and_then(|list| {
+            list.iter()
+                .any(|p| &p.arn == policy_arn)
+                .then(|| policy_arn.clone())
+        })),
+    }
+}
+
+/// The current document of a target as recorded in `state`, in the same text
+/// form [`read_current`] returns; `None` when there is none (or it was not
+/// read).
+pub fn current_from_state(state: &AccountState, target: &Target) -> Option<String> {
+    let role = |name: &str| state.roles.get(name).and_then(Option::as_ref);
+    match target {
+        Target::BucketCors { bucket } => state.buckets.get(bucket)?.cors.as_ref().map(cors_text),
+        Target::Role { name, .. } | Target::TrustPolicy { role: name } => {
+            Some(role(name)?.trust_policy.clone())
+        }
+        Target::InlinePolicy {
+            role: name,
+            policy_name,
+        } => role(name)?
+            .inline_policies
+            .iter()
+            .find(|(n, _)| n == policy_name)
+            .map(|(_, d)| d.clone()),
+        Target::KeyPolicy { key_id, .. } => state
+            .keys
+            .values()
+            .find(|k| &k.key_id == key_id)
+            .map(|k| k.policy.clone()),
+        Target::Attachment {
+            kind,
+            name,
+            policy_arn,
+        } => {
+            let from_caller = state
+                .callers
+                .values()
+                .find(|c| c.kind == *kind && &c.name == name)
+                .map(|c| &c.attached_policies);
+            let from_role = match kind {
+                PrincipalKind::Role => role(name).map(|r| &r.attached_policies),
+                PrincipalKind::User => None,
+            };
+            let list = from_caller.or(from_role)?;
+            list.iter()
+                .any(|p| &p.arn == policy_arn)
+                .then(|| policy_arn.clone())
+        }
+    }
+}
