@@ -1,5 +1,5 @@
 //! The checks before any write: the account, staleness, and the guards on
-//! every change (steps 1-3 of the apply sequence in the module docs).
+//! every change (steps 1-3 of the sequence in the `apply` module docs).
 
 use std::collections::BTreeMap;
 
@@ -171,7 +171,8 @@ pub(super) fn guards(
     refusals
 }
 
-/// The guards of one change, every failing one (see module docs). An
+/// The guards of one change, every failing one (step 3 in the `apply`
+/// module docs). An
 /// inline policy's parsed document is handed back for the per-role total.
 pub(super) fn guard_one(
     change: &Change,

@@ -28,8 +28,8 @@
 //!    journaled.
 //! 6. **Verification**: each applied change is re-read until it is
 //!    equivalent to what was written (a new role: its trust policy; an
-//!    attachment: attached; a delete: gone), retrying for `verify_timeout`
-//!    (IAM is eventually consistent).
+//!    attachment: attached; a delete: gone), every 500 ms for
+//!    `verify_timeout` (IAM is eventually consistent).
 //!    The fingerprint of what AWS returns is journaled for rollback.
 //!
 //! `dry_run` does 1-3 and returns the ordered API calls; no journal, no write.
@@ -63,7 +63,6 @@
 //! apply::execute(&clients, &plan, &options): Ok(report) -> print it, exit 0;
 //!   Err(e) -> print e.report() if any (else e), exit 1
 //! ```
-
 //!
 //! Files: `order` (the API call of each change and the write order),
 //! `guards` (steps 1-3), `write` (the SDK calls of step 5), `verify`
