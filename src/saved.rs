@@ -16,7 +16,7 @@
 //!   digest (catches edits of anything else: a target, an address, an
 //!   action, a fingerprint).
 //! - For a `Delete` change (`after` is `None`), `after_digest` is
-//!   `plan::fingerprint(None)`, i.e. `absent`.
+//!   `model::fingerprint(None)`, i.e. `absent`.
 //! - The digests catch accidental and careless edits. They are not a
 //!   signature: anyone who can write the file can recompute them. Protect a
 //!   saved plan like the change it describes (review it where it is stored).
@@ -24,8 +24,10 @@
 //!   connected to ([`check_account`]), not at load time: `show` must work
 //!   without AWS.
 
+use std::io::Write;
 use std::path::Path;
 
+use crate::model::fingerprint;
 use crate::plan::{self, Plan};
 
 /// Marks a saved plan file.
@@ -92,20 +94,30 @@ pub fn to_saved_json(plan: &Plan) -> String {
 }
 
 /// Write `plan` to `file` (written to a temporary file beside it, then renamed,
-/// so a reader never sees half a plan).
+/// so a reader never sees half a plan; the temporary file is removed on error).
 pub fn write_saved_plan(file: &Path, plan: &Plan) -> Result<(), SavedPlanError> {
     let werr = |source| SavedPlanError::Write {
         file: file.display().to_string(),
         source,
     };
-    let mut tmp = file.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, to_saved_json(plan)).map_err(werr)?;
-    std::fs::rename(&tmp, file).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        werr(e)
-    })
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".a2i-fix-plan-").suffix(".tmp");
+    // The mode a plain file gets (0666 less the umask), not tempfile's 0600:
+    // a saved plan is for review, like the spec it came from.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(werr)?;
+    tmp.write_all(to_saved_json(plan).as_bytes())
+        .map_err(werr)?;
+    tmp.persist(file).map_err(|e| werr(e.error))?;
+    Ok(())
 }
 
 /// Read and check a saved plan (see module docs for the checks).
@@ -180,7 +192,7 @@ pub fn parse_saved_plan(file: &str, text: &str) -> Result<Plan, SavedPlanError> 
         });
     }
     for change in &plan.changes {
-        if plan::fingerprint(change.after.as_deref()) != change.after_digest {
+        if fingerprint(change.after.as_deref()) != change.after_digest {
             return Err(SavedPlanError::EditedChange {
                 file,
                 address: change.address.clone(),
@@ -213,7 +225,8 @@ pub fn check_account(plan: &Plan, account_id: &str, region: &str) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, Change, Summary, Target};
+    use crate::model::{Action, Target, digest};
+    use crate::plan::{Change, Summary};
 
     fn sample() -> Plan {
         let after = "{\n  \"CORSRules\": [\n    {\n      \"AllowedMethods\": [\"GET\"],\n      \"AllowedOrigins\": [\"*\"]\n    }\n  ]\n}".to_string();
@@ -231,9 +244,9 @@ mod tests {
                 requirements: vec!["R1".into()],
                 reason: "A2I workers load images from the bucket".into(),
                 before: None,
-                after_digest: plan::digest(&after),
+                after_digest: digest(&after),
                 after: Some(after),
-                before_fingerprint: plan::fingerprint(None),
+                before_fingerprint: fingerprint(None),
                 replaced_sids: vec![],
             }],
             summary: Summary {

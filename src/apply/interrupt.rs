@@ -3,39 +3,41 @@
 //! once (the journal then shows that step as started with an unknown outcome,
 //! which rollback handles by re-reading the resource).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// A flag set once when the user asks to stop. Cheap to clone; every clone
 /// sees the same flag. Tests trigger it by hand.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Interrupt {
-    tx: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Interrupt {
-    fn default() -> Self {
-        Interrupt::new()
-    }
+    token: CancellationToken,
 }
 
 impl Interrupt {
     /// A flag that only [`Interrupt::trigger`] sets.
     pub fn new() -> Self {
-        let (tx, _rx) = watch::channel(false);
-        Interrupt { tx: Arc::new(tx) }
+        Interrupt::default()
     }
 
     /// A flag set by SIGINT (Ctrl-C). Must be called inside a tokio runtime.
     /// Installing the handler replaces the default "die at once" for the
     /// rest of the process, so a second Ctrl-C exits with status 130. Call it
     /// after the confirmation prompt: before it, Ctrl-C should simply quit.
+    ///
+    /// The handler is installed here, before this returns, and one listener
+    /// serves both interrupts: a Ctrl-C that arrives before the listening task
+    /// first runs, or between the first and the second wait, is still seen.
     pub fn on_ctrl_c() -> Self {
         let interrupt = Interrupt::new();
+        let Ok(mut sigint) = ctrl_c_listener() else {
+            // No handler: Ctrl-C keeps its default effect and stops at once.
+            return interrupt;
+        };
         let flag = interrupt.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_err() {
+            if sigint.recv().await.is_none() {
                 return;
             }
             eprintln!(
@@ -43,7 +45,7 @@ impl Interrupt {
                  no new write will start (press Ctrl-C again to stop at once)"
             );
             flag.trigger();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if sigint.recv().await.is_some() {
                 eprintln!(
                     "stopped at once: the journal shows the write in flight as started, outcome unknown"
                 );
@@ -54,19 +56,39 @@ impl Interrupt {
     }
 
     pub fn trigger(&self) {
-        self.tx.send_replace(true);
+        self.token.cancel();
     }
 
     pub fn is_triggered(&self) -> bool {
-        *self.tx.borrow()
+        self.token.is_cancelled()
     }
 
-    /// Resolves once the flag is set.
+    /// Resolves once the flag is set (at once if it already is).
     pub async fn triggered(&self) {
-        let mut rx = self.tx.subscribe();
-        // `wait_for` checks the current value first, so no trigger is missed.
-        let _ = rx.wait_for(|set| *set).await;
+        self.token.cancelled().await;
     }
+
+    /// Sleep for `duration`, or less if the flag is set meanwhile. The
+    /// future owns what it needs, so it can serve as a retry's sleeper.
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
+        let token = self.token.clone();
+        async move {
+            tokio::select! {
+                _ = tokio::time::sleep(duration) => {}
+                _ = token.cancelled() => {}
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn ctrl_c_listener() -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+}
+
+#[cfg(windows)]
+fn ctrl_c_listener() -> std::io::Result<tokio::signal::windows::CtrlC> {
+    tokio::signal::windows::ctrl_c()
 }
 
 #[cfg(test)]
@@ -92,5 +114,15 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), b.triggered())
             .await
             .expect("already triggered");
+    }
+
+    #[tokio::test]
+    async fn a_trigger_cuts_a_sleep_short() {
+        let a = Interrupt::new();
+        let sleep = a.sleep(Duration::from_secs(60));
+        a.trigger();
+        tokio::time::timeout(Duration::from_secs(5), sleep)
+            .await
+            .expect("the sleep ended at the trigger");
     }
 }

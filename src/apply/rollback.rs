@@ -41,7 +41,8 @@ use std::path::{Path, PathBuf};
 use super::Identity;
 use crate::aws::Clients;
 use crate::journal::{self, JournalContents, JournalError, JournalStep, StepOutcome};
-use crate::plan::{self, Action, Change, Plan, Summary, Target, Warning};
+use crate::model::{Action, Target, fingerprint};
+use crate::plan::{self, Change, Plan, Summary, Warning};
 use crate::policy::{self, CorsConfiguration, PolicyDocument};
 use crate::state;
 
@@ -160,7 +161,7 @@ pub fn rollback_plan(
     }
     for step in undoable_steps(contents) {
         let current = currents.get(&step.step).cloned().flatten();
-        let current_fp = plan::fingerprint(current.as_deref());
+        let current_fp = fingerprint(current.as_deref());
         let as_written = match &step.verified_fingerprint {
             Some(v) => *v == current_fp,
             None => shows_written(&step, current.as_deref()),
@@ -287,8 +288,8 @@ fn undo(
         target: step.target.clone(),
         requirements: Vec::new(),
         reason,
-        before_fingerprint: plan::fingerprint(current.as_deref()),
-        after_digest: plan::fingerprint(after.as_deref()),
+        before_fingerprint: fingerprint(current.as_deref()),
+        after_digest: fingerprint(after.as_deref()),
         before: current,
         after,
         replaced_sids,
@@ -320,7 +321,7 @@ fn removed_sids(current: &str, previous: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::journal::{Header, JOURNAL_FORMAT_VERSION, RecordedError};
-    use crate::model::PrincipalKind;
+    use crate::model::{PrincipalKind, digest};
 
     fn step(
         n: usize,
@@ -335,7 +336,7 @@ mod tests {
             action,
             target,
             previous: previous.map(str::to_string),
-            previous_fingerprint: plan::fingerprint(previous),
+            previous_fingerprint: fingerprint(previous),
             writing: writing.map(str::to_string),
             outcome: StepOutcome::Applied,
             verified_fingerprint: None,
@@ -365,7 +366,7 @@ mod tests {
     // These cases use journaled (verified) fingerprints, so they compare
     // exactly and need no policy parsing.
     fn verified(mut s: JournalStep, text: &str) -> JournalStep {
-        s.verified_fingerprint = Some(plan::digest(text));
+        s.verified_fingerprint = Some(digest(text));
         s
     }
 
@@ -408,7 +409,7 @@ mod tests {
         assert!(
             plan.changes
                 .iter()
-                .all(|c| c.before_fingerprint == plan::digest(READ_BACK))
+                .all(|c| c.before_fingerprint == digest(READ_BACK))
         );
         assert_eq!(
             plan.summary,
@@ -451,7 +452,7 @@ mod tests {
         let ch = &plan.changes[0];
         assert_eq!(ch.action, Action::Update);
         assert_eq!(ch.after.as_deref(), Some(previous));
-        assert_eq!(ch.after_digest, plan::digest(previous));
+        assert_eq!(ch.after_digest, digest(previous));
         assert_eq!(ch.before.as_deref(), Some(READ_BACK));
     }
 

@@ -8,11 +8,13 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyError;
+use backon::{ExponentialBuilder, Retryable};
 
 use super::{Interrupt, PlannedCall};
 use crate::aws::Clients;
-use crate::model::PrincipalKind;
-use crate::plan::{Action, Change, Target};
+use crate::model::{Action, PrincipalKind, Target};
+use crate::plan::Change;
 use crate::policy::CorsConfiguration;
 
 /// A failed write: the AWS error and what it means.
@@ -282,9 +284,27 @@ pub async fn perform(
     }
 }
 
+/// Why one PutKeyPolicy attempt did not succeed.
+enum KeyPolicyAttempt {
+    Rejected(Box<SdkError<PutKeyPolicyError>>),
+    /// Interrupted while waiting to retry: no further call was made.
+    Interrupted,
+}
+
+/// KMS rejects a key policy naming a principal it cannot see yet (IAM is
+/// eventually consistent, and KMS sees a new role some seconds later).
+fn invalid_principal(err: &SdkError<PutKeyPolicyError>) -> bool {
+    err.code() == Some("MalformedPolicyDocumentException")
+        && err
+            .message()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("principal"))
+}
+
 /// PutKeyPolicy, retrying "invalid principals" (IAM not yet visible to KMS)
-/// with exponential backoff within the budget. `BypassPolicyLockoutSafetyCheck`
-/// is never set.
+/// with exponential backoff (1 s, 2 s, ... up to 16 s) while the next
+/// attempt would still start within the budget. An interrupt cuts the wait
+/// short and makes no further call; a call in flight is always finished.
+/// `BypassPolicyLockoutSafetyCheck` is never set.
 async fn put_key_policy(
     clients: &Clients,
     key: &str,
@@ -295,49 +315,65 @@ async fn put_key_policy(
     const OP: &str = "kms:PutKeyPolicy";
     let started = Instant::now();
     let deadline = started + settings.kms_retry_budget;
-    let mut delay = Duration::from_secs(1);
-    let mut attempts = 1u32;
-    loop {
-        let result = clients
-            .kms
-            .put_key_policy()
-            .key_id(key)
-            .policy_name("default")
-            .policy(policy)
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let invalid_principal = err.code() == Some("MalformedPolicyDocumentException")
-            && err
-                .message()
-                .is_some_and(|m| m.to_ascii_lowercase().contains("principal"));
-        if !invalid_principal {
-            return Err(sdk_error(OP, &err));
-        }
-        let now = Instant::now();
-        if now + delay > deadline {
-            let mut e = sdk_error(OP, &err);
-            e.meaning = format!(
-                "KMS still rejects a principal of the key policy after {attempts} attempts over {}s: \
-                 the role may not exist, or IAM has not made it visible to KMS yet; \
-                 check the role, wait a few minutes and run apply again",
-                started.elapsed().as_secs()
-            );
-            return Err(e);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = interrupt.triggered() => {
-                let mut e = sdk_error(OP, &err);
-                e.meaning = "interrupted while waiting to retry: the key policy was not changed".to_string();
-                return Err(e);
-            }
-        }
-        delay = (delay * 2).min(Duration::from_secs(16));
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(16))
+        .with_factor(2.0)
+        .without_max_times();
+    let mut attempts = 0u32;
+    let mut last_rejection = None;
+    let attempt = || {
         attempts += 1;
+        let retrying = attempts > 1;
+        async move {
+            if retrying && interrupt.is_triggered() {
+                return Err(KeyPolicyAttempt::Interrupted);
+            }
+            clients
+                .kms
+                .put_key_policy()
+                .key_id(key)
+                .policy_name("default")
+                .policy(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| KeyPolicyAttempt::Rejected(Box::new(e)))
+        }
+    };
+    let sleeper = interrupt.clone();
+    let result = attempt
+        .retry(backoff)
+        .sleep(move |pause| sleeper.sleep(pause))
+        .when(|e| matches!(e, KeyPolicyAttempt::Rejected(err) if invalid_principal(err)))
+        .adjust(|_, pause| pause.filter(|p| Instant::now() + *p <= deadline))
+        .notify(|e, _| {
+            if let KeyPolicyAttempt::Rejected(err) = e {
+                last_rejection = Some(sdk_error(OP, err));
+            }
+        })
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(KeyPolicyAttempt::Interrupted) => {
+            let mut e = last_rejection
+                .unwrap_or_else(|| WriteError::local("interrupted", "this is a bug in a2i-fix"));
+            e.meaning =
+                "interrupted while waiting to retry: the key policy was not changed".to_string();
+            Err(e)
+        }
+        Err(KeyPolicyAttempt::Rejected(err)) => {
+            let mut e = sdk_error(OP, &err);
+            if invalid_principal(&err) {
+                e.meaning = format!(
+                    "KMS still rejects a principal of the key policy after {attempts} attempts over {}s: \
+                     the role may not exist, or IAM has not made it visible to KMS yet; \
+                     check the role, wait a few minutes and run apply again",
+                    started.elapsed().as_secs()
+                );
+            }
+            Err(e)
+        }
     }
 }
 
