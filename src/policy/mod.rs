@@ -33,6 +33,7 @@ pub mod equivalence;
 pub mod evaluate;
 pub mod limits;
 pub mod merge;
+mod scope;
 pub mod wildcard;
 
 pub use cors::{CorsConfiguration, CorsRule};
