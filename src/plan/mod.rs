@@ -1,0 +1,184 @@
+//! The plan: a pure function of what A2I needs and what the account has.
+//! The same `Plan` value is rendered by `plan`, saved by `plan --out`, and
+//! executed by `apply` — there is no second code path.
+//!
+//! [`build_plan`] walks the needs one kind of document at a time (the
+//! requirements R1-R9 are described in `docs/requirements.md`):
+//! - `role`: a missing role, the trust policy (R4), and the S3 grants (R2,
+//!   R3, R9) in the inline policy a2i-fix owns;
+//! - `caller`: the managed policies a human loop caller needs (R6-R8);
+//! - `key`: the KMS key policies (R5), one change per key;
+//! - `cors`: the CORS configuration of the input buckets (R1);
+//! - `sids`: where A2I's statement goes when a statement with its Sid exists;
+//! - `builder`: what every step shares: the collected changes and warnings,
+//!   and how a verdict becomes a change or a warning.
+//!
+//! Decisions:
+//! - A requirement met only under a condition, or blocked by a Deny, or
+//!   possibly limited by a permissions boundary, becomes a *warning*, not a
+//!   change: adding an unconditional Allow next to a deliberate condition
+//!   would widen access the owner restricted on purpose, and an Allow cannot
+//!   beat a Deny anyway.
+//! - A2I's S3 grants go into one inline policy per role,
+//!   [`OWNED_POLICY_NAME`]; other inline policies are never changed. When the
+//!   owned policy already has one of A2I's statements (same Sid), the new
+//!   statement keeps every resource or principal the old one listed, so a
+//!   grant the tool made earlier is never silently narrowed. That holds only
+//!   for a statement of A2I's shape (an unconditional Allow of exactly A2I's
+//!   actions). In a key policy, a same-Sid statement that is anything else
+//!   is someone else's and is left alone, and A2I's goes under
+//!   `<Sid>A2IFix`, so that no principal is ever given actions the owner did
+//!   not give it; the same holds for the trust policy. In the owned inline
+//!   policy such a statement was edited by hand and is replaced.
+//! - A KMS key grant is also met when the key policy delegates to IAM (an
+//!   unconditional Allow of the actions to the account root) and the role's
+//!   own policies allow the actions on the key.
+
+use std::collections::BTreeMap;
+
+pub use crate::model::{
+    Action, OWNED_POLICY_NAME, PrincipalKind, Target, address, digest, fingerprint,
+};
+
+use crate::requirements::Needs;
+use crate::state::AccountState;
+use builder::Builder;
+
+mod builder;
+mod caller;
+mod cors;
+mod key;
+mod role;
+mod sids;
+
+/// Version of the JSON plan format (`--json` and `--out`).
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// Terraform-like address, e.g. `aws_s3_bucket_cors_configuration.acme-a2i-input`.
+    pub address: String,
+    pub action: Action,
+    pub target: Target,
+    /// Requirement ids served (`R1`..`R9`), sorted, unique.
+    pub requirements: Vec<String>,
+    /// Why, in one or a few sentences.
+    pub reason: String,
+    /// The document replaced (pretty JSON), `None` when there was none.
+    pub before: Option<String>,
+    /// The exact document to write (pretty JSON); `None` only for `Delete`.
+    pub after: Option<String>,
+    /// Fingerprint of the current document as read (see [`fingerprint`]).
+    pub before_fingerprint: String,
+    /// Digest of `after` (see [`digest`]), to detect hand edits of saved plans.
+    pub after_digest: String,
+    /// Sids of existing statements this change replaces (declared, shown).
+    pub replaced_sids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Warning {
+    /// What it is about, e.g. `role A2IFlowRole`.
+    pub subject: String,
+    /// Requirement id if any.
+    pub requirement: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub account_id: String,
+    pub region: String,
+    /// `sha256:HEX` of the spec file (empty for rollback plans).
+    pub spec_hash: String,
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+    pub warnings: Vec<Warning>,
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+/// Why a plan cannot be built: the account holds something a2i-fix must not
+/// or cannot change, or a document it cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the credentials in use belong to account `{actual}`, but the spec says `account_id = \"{expected}\"`: use credentials for account `{expected}` (`--profile`) or correct the spec"
+    )]
+    WrongAccount { expected: String, actual: String },
+    #[error(
+        "{what} is not a valid policy document: {message}; fix or remove it in the account, then run a2i-fix again"
+    )]
+    BrokenDocument { what: String, message: String },
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// Build the plan: what must change in the account so that every need is
+/// met (the decisions it takes are in the module documentation).
+pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Result<Plan, PlanError> {
+    if let Some(expected) = &needs.account_id
+        && expected != &state.account_id
+    {
+        return Err(PlanError::WrongAccount {
+            expected: expected.clone(),
+            actual: state.account_id.clone(),
+        });
+    }
+    let mut b = Builder::new(state);
+    for role in needs.roles.values() {
+        b.plan_role(role)?;
+    }
+    for caller in needs.callers.values() {
+        b.plan_caller(caller)?;
+    }
+    b.plan_keys(needs)?;
+    for (bucket, because) in &needs.cors {
+        b.plan_cors(bucket, because)?;
+    }
+    b.warn_bucket_encryption(needs);
+
+    let mut changes = Vec::new();
+    changes.extend(b.role_creates);
+    changes.extend(b.trust);
+    changes.extend(b.inline);
+    changes.extend(b.attachments);
+    changes.extend(b.keys);
+    changes.extend(b.cors);
+    let summary = summarize(&changes);
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        account_id: state.account_id.clone(),
+        region: state.region.clone(),
+        spec_hash: spec_hash.to_string(),
+        changes,
+        summary,
+        warnings: b.warnings,
+        api_calls: state.api_calls.clone(),
+    })
+}
+
+/// The digest of a plan, over its compact JSON (struct field order, maps in
+/// insertion order): used by saved plans and the journal header.
+pub fn plan_digest(plan: &Plan) -> String {
+    digest(&serde_json::to_string(plan).unwrap_or_default())
+}
+
+/// Count the changes by action.
+pub fn summarize(changes: &[Change]) -> Summary {
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    Summary {
+        add: count(Action::Create),
+        change: count(Action::Update),
+        destroy: count(Action::Delete),
+    }
+}
