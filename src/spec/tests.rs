@@ -3,6 +3,7 @@
 
 use super::walk::{KEYS_FLOW, suggest};
 use super::*;
+use crate::model::PrincipalKind;
 
 /// A valid flow definition table, to build documents from.
 const FLOW: &str = r#"
@@ -554,7 +555,7 @@ fn account_id_must_be_twelve_digits() {
         let text = format!("account_id = \"{bad}\"\n{FLOW}");
         assert_invalid(&text, 1, "account_id", "is not an AWS account id");
     }
-    assert!(check_account_id("012345678901").is_ok());
+    assert!(AccountId::parse("012345678901").is_ok());
 }
 
 #[test]
@@ -839,7 +840,7 @@ fn malformed_roles_are_refused() {
         ("arn:aws:iam", "not an ARN"),
     ];
     for (role, why) in cases {
-        match parse_role(role) {
+        match RoleNameOrArn::parse(role).map_err(|e| e.to_string()) {
             Ok(r) => panic!("`{role}` was accepted as {r:?}"),
             Err(m) => assert!(m.contains(why), "`{role}`: `{m}` does not say `{why}`"),
         }
@@ -855,7 +856,7 @@ fn malformed_roles_are_refused() {
 #[test]
 fn role_names_with_every_allowed_character_are_accepted() {
     for name in ["A2IFlowRole", "a+b=c,d.e@f_g-h", &"r".repeat(64)] {
-        assert!(parse_role(name).is_ok(), "{name}");
+        assert!(RoleNameOrArn::parse(name).is_ok(), "{name}");
     }
 }
 
@@ -888,7 +889,7 @@ fn caller_principals_must_be_role_or_user_arns() {
         ),
     ];
     for (arn, why) in cases {
-        match parse_principal_arn(arn) {
+        match IamPrincipalArn::parse(arn).map_err(|e| e.to_string()) {
             Ok(p) => panic!("`{arn}` was accepted as {:?} {}", p.kind, p.name),
             Err(m) => assert!(m.contains(why), "`{arn}`: `{m}` does not say `{why}`"),
         }
@@ -915,7 +916,7 @@ fn caller_arns_in_other_partitions_and_with_paths_are_accepted() {
             "ml-app",
         ),
     ] {
-        match parse_principal_arn(arn) {
+        match IamPrincipalArn::parse(arn).map_err(|e| e.to_string()) {
             Ok(p) => assert_eq!((p.kind, p.name.as_str()), (kind, name)),
             Err(m) => panic!("{arn}: {m}"),
         }
@@ -967,7 +968,8 @@ fn every_form_of_kms_key_is_accepted() {
         ),
     ];
     for (key, account) in cases {
-        assert_eq!(kms_key_account(key), Ok(account.map(String::from)), "{key}");
+        let parsed = KmsKeyRef::parse(key).map(|k| k.account().map(|a| a.as_str().to_string()));
+        assert_eq!(parsed, Ok(account.map(String::from)), "{key}");
     }
 }
 
@@ -1006,7 +1008,7 @@ fn malformed_kms_keys_are_refused() {
         ),
     ];
     for (key, why) in cases {
-        match kms_key_account(key) {
+        match KmsKeyRef::parse(key).map_err(|e| e.to_string()) {
             Ok(a) => panic!("`{key}` was accepted ({a:?})"),
             Err(m) => assert!(m.contains(why), "`{key}`: `{m}` does not say `{why}`"),
         }
@@ -1135,6 +1137,44 @@ fn a_role_named_by_name_and_by_arn_is_not_contradictory() {
 }
 
 // ---- helpers ---------------------------------------------------------------
+
+#[test]
+fn grammar_errors_name_the_rule_that_failed() {
+    assert_eq!(
+        BucketName::parse("Acme-input"),
+        Err(GrammarError::BucketName {
+            value: "Acme-input".into(),
+            rule: BucketRule::Uppercase
+        })
+    );
+    assert_eq!(
+        RoleName::parse(""),
+        Err(GrammarError::RoleName {
+            value: String::new(),
+            rule: IamNameRule::Length { what: "role" }
+        })
+    );
+    assert!(matches!(
+        IamPrincipalArn::parse("arn:aws:iam::123456789012:user/a b"),
+        Err(GrammarError::ArnName {
+            rule: IamNameRule::Character {
+                what: "user",
+                c: ' '
+            },
+            ..
+        })
+    ));
+    assert!(matches!(
+        KmsKeyRef::parse("alias/aws/s3"),
+        Err(GrammarError::ManagedKey { .. })
+    ));
+    assert_eq!(
+        KmsKeyRef::parse("arn:aws:kms:us-east-1:123456789012:alias/a")
+            .ok()
+            .and_then(|k| k.account().cloned()),
+        AccountId::parse("123456789012").ok()
+    );
+}
 
 #[test]
 fn suggestions_are_offered_only_for_near_misses() {
