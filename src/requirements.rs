@@ -1,6 +1,7 @@
-//! What A2I needs, derived from a spec (DOMAIN.md section 1). Pure.
+//! What A2I needs, derived from a spec: the requirements R1-R9 described in
+//! `docs/requirements.md` ("Requirements R1-R9"). Pure.
 //!
-//! # Decisions where the issue is silent
+//! # Decisions
 //!
 //! - **Who needs what.** R1 (CORS) is needed on every input bucket of a flow
 //!   definition *and* of a template preview: the worker UI and the preview
@@ -8,7 +9,7 @@
 //!   and R4 to the preview role (SageMaker assumes the `RoleArn` of
 //!   RenderUiTemplate, so it must trust `sagemaker.amazonaws.com` too).
 //! - **Creating roles.** `create_if_missing` is true for a role used by at
-//!   least one flow definition (the issue plans a missing flow role as a
+//!   least one flow definition (a missing flow role is planned as a
 //!   create). A role used only for template previews is never created: a
 //!   missing preview role is reported as an error by the planner, since the
 //!   user most likely mistyped its name.
@@ -16,10 +17,10 @@
 //!   normalised by the spec to end with `/` ([`crate::spec::S3Url::write_resource`]).
 //! - **Public workforce.** `public_workforce = true` needs R8
 //!   (`AmazonSageMakerMechanicalTurkAccess`) *and* R6
-//!   (`AmazonAugmentedAIFullAccess`), whatever `uses` says: DOMAIN.md lists
-//!   R8 as "also", on top of R6, which is what lets the principal manage flow
-//!   definitions at all; the Mechanical Turk policy only lifts R6's limit to
-//!   private and vendor work teams.
+//!   (`AmazonAugmentedAIFullAccess`), whatever `uses` says: R8 comes on top
+//!   of R6, not instead of it (`docs/requirements.md`), since R6 is what lets
+//!   the principal manage flow definitions at all; the Mechanical Turk policy
+//!   only lifts R6's limit to private and vendor work teams.
 //! - **Keys.** R5 is keyed by the key reference as written; two spellings of
 //!   one key (alias and ARN) are two entries here and are resolved to one key
 //!   by the state reader / planner. A role needs a key when any flow
@@ -34,7 +35,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::{PrincipalKind, RoleRef, Spec, Use};
+use crate::model::PrincipalKind;
+use crate::spec::{RoleRef, Spec, Use};
 
 pub const POLICY_FULL_ACCESS: &str = "arn:aws:iam::aws:policy/AmazonAugmentedAIFullAccess";
 pub const POLICY_INTEGRATED_API: &str =
