@@ -159,13 +159,11 @@ fn use_color(global: &Global) -> bool {
 }
 
 fn connection(global: &Global) -> commands::Connection {
-    commands::Connection {
-        aws: AwsOptions {
-            profile: global.profile.clone(),
-            region: global.region.clone(),
-            endpoint_url: global.endpoint_url.clone(),
-        },
-    }
+    commands::Connection::from_options(AwsOptions {
+        profile: global.profile.clone(),
+        region: global.region.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+    })
 }
 
 fn write_options(args: &WriteArgs) -> commands::WriteOptions {

@@ -65,10 +65,36 @@ pub struct Console<'a> {
     pub handle_ctrl_c: bool,
 }
 
-/// Options every command that talks to AWS shares.
+/// How a command reaches AWS: the usual profile / region / endpoint
+/// options, or clients the caller built (a program embedding a2i-fix, or an
+/// in-process test). Given clients are used as they are, their call counter
+/// included: give each command fresh ones for exact `api_calls` figures.
 #[derive(Debug, Clone, Default)]
 pub struct Connection {
     pub aws: AwsOptions,
+    pub clients: Option<Clients>,
+}
+
+impl Connection {
+    /// From options, resolved through the standard credential chain.
+    pub fn from_options(aws: AwsOptions) -> Self {
+        Connection { aws, clients: None }
+    }
+
+    /// With clients the caller built.
+    pub fn with_clients(clients: Clients) -> Self {
+        Connection {
+            aws: AwsOptions::default(),
+            clients: Some(clients),
+        }
+    }
+
+    async fn connect(&self) -> anyhow::Result<Clients> {
+        match &self.clients {
+            Some(clients) => Ok(clients.clone()),
+            None => aws::connect(&self.aws).await,
+        }
+    }
 }
 
 /// `plan` options.
@@ -167,7 +193,7 @@ pub async fn apply(
     let (clients, expected_account, plan) = match &command.plan_file {
         Some(file) => {
             let plan = saved::load_saved_plan(file)?;
-            let clients = aws::connect(&connection.aws).await?;
+            let clients = connection.connect().await?;
             (clients, None, plan)
         }
         None => {
@@ -197,7 +223,7 @@ pub async fn rollback(
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
     let confirmation = confirmation(write, console);
-    let clients = aws::connect(&connection.aws).await?;
+    let clients = connection.connect().await?;
     let identity = apply::identify(&clients).await?;
     let plan = apply::rollback::plan_from_journal(journal, &clients, &identity).await?;
     if plan.changes.is_empty() {
@@ -292,7 +318,7 @@ pub async fn compute_plan(
 ) -> anyhow::Result<(Clients, spec::Spec, Plan)> {
     let spec = spec::load(spec_path)?;
     let needs = requirements::derive(&spec);
-    let clients = aws::connect(&connection.aws).await?;
+    let clients = connection.connect().await?;
     let spinner = Spinner::start("reading IAM, S3 and KMS state", spinner);
     let state = state::read_state(&clients, &needs).await;
     spinner.stop();
