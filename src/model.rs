@@ -120,10 +120,7 @@ mod tests {
                 },
                 "aws_iam_role.R",
             ),
-            (
-                Target::TrustPolicy { role: "R".into() },
-                "aws_iam_role.R",
-            ),
+            (Target::TrustPolicy { role: "R".into() }, "aws_iam_role.R"),
             (
                 Target::InlinePolicy {
                     role: "R".into(),

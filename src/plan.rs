@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::model::{Action, OWNED_POLICY_NAME, PrincipalKind, Target, address, digest, fingerprint};
+pub use crate::model::{
+    Action, OWNED_POLICY_NAME, PrincipalKind, Target, address, digest, fingerprint,
+};
 
 /// Version of the JSON plan format (`--json` and `--out`).
 pub const FORMAT_VERSION: u32 = 1;

@@ -34,10 +34,10 @@ use futures::future::try_join_all;
 use tokio::sync::Semaphore;
 
 use crate::aws::{CREDENTIALS_HELP, Clients};
+use crate::model::PrincipalKind;
 use crate::model::Target;
 use crate::policy::{CorsConfiguration, CorsRule};
 use crate::requirements::Needs;
-use crate::model::PrincipalKind;
 
 /// How many API calls may be in flight at once.
 pub const MAX_IN_FLIGHT: usize = 8;

@@ -85,9 +85,9 @@ pub use write::WriteError;
 
 use crate::aws::Clients;
 use crate::journal::{self, EndOutcome, Header, Journal, JournalError, Record, StepRecord};
+use crate::model::PrincipalKind;
 use crate::plan::{self, Action, Change, Plan, Target};
 use crate::policy::{self, CorsConfiguration, PolicyDocument, limits};
-use crate::model::PrincipalKind;
 use crate::state;
 
 /// Environment variable: seconds to keep retrying PutKeyPolicy (default 120).

@@ -11,9 +11,9 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::{Interrupt, PlannedCall};
 use crate::aws::Clients;
+use crate::model::PrincipalKind;
 use crate::plan::{Action, Change, Target};
 use crate::policy::CorsConfiguration;
-use crate::model::PrincipalKind;
 
 /// A failed write: the AWS error and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]

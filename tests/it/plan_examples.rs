@@ -1,5 +1,5 @@
 //! Every `plans/` example, through the real binary against moto server, in
-//! the starting states of issue 3 ("How it is shown to work"):
+//! five starting states:
 //!
 //! - (a) nothing set up: every requirement is planned, the missing flow role
 //!   as a create;
@@ -12,19 +12,17 @@
 //! - (e) blocked by a Deny: a warning, not a change.
 //!
 //! `plan` only reads, so each state except (b) is built once on a server
-//! shared by the six examples (see `plan_support`); every test of a shared
+//! shared by the six examples (see `support::shared`); every test of a shared
 //! state also checks that the run wrote nothing. (b) writes, so each example
 //! gets a server of its own.
-
-mod common;
-mod plan_support;
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use crate::support::plan_json::*;
+use crate::support::*;
+use crate::support::{ACCOUNT_ID, SAGEMAKER_TRUST, cors_rule};
 use a2i_fix::policy::CorsRule;
-use common::{ACCOUNT_ID, SAGEMAKER_TRUST, cors_rule};
-use plan_support::*;
 use serde_json::{Value, json};
 
 /// One test per example for a check `fn(&str)`, in a module named after the
@@ -150,9 +148,9 @@ const BOT_INTEGRATED: &str =
 const CORS_INPUT: &str = "aws_s3_bucket_cors_configuration.acme-a2i-input";
 const CORS_RECEIPTS: &str = "aws_s3_bucket_cors_configuration.acme-a2i-receipts";
 
-/// Run `plan` on a shared (read-only) account: text with
+/// Output `plan` on a shared (read-only) account: text with
 /// `--detailed-exitcode` and JSON, checking that neither wrote anything.
-fn plan_read_only(account: &Account, example_file: &str, text_code: i32) -> (Run, Value) {
+fn plan_read_only(account: &SeededServer, example_file: &str, text_code: i32) -> (Output, Value) {
     let spec = example(example_file);
     let text = plan(&account.moto, &spec, &["--detailed-exitcode"]).expect_code(text_code);
     let json = plan_json(&account.moto, &spec);
@@ -160,7 +158,7 @@ fn plan_read_only(account: &Account, example_file: &str, text_code: i32) -> (Run
     (text, json)
 }
 
-fn assert_no_changes(text: &Run, json: &Value) {
+fn assert_no_changes(text: &Output, json: &Value) {
     assert!(
         text.stdout
             .contains("No changes. A2I permissions are up to date."),
@@ -176,7 +174,7 @@ fn assert_no_changes(text: &Run, json: &Value) {
     );
 }
 
-fn assert_summary_line(text: &Run, json: &Value) {
+fn assert_summary_line(text: &Output, json: &Value) {
     let add = json["summary"]["add"].as_u64().unwrap_or(u64::MAX);
     let change = json["summary"]["change"].as_u64().unwrap_or(u64::MAX);
     let line = format!("Plan: {add} to add, {change} to change, 0 to destroy.");
@@ -323,7 +321,7 @@ mod nothing_set_up_plans_every_requirement {
 // ---------------------------------------------------------------------------
 
 fn account_as_the_plan_leaves_it_has_no_changes(example_file: &str) {
-    let account = Account::start(|s| async move { seed_nothing(&s).await });
+    let account = SeededServer::start(|s| async move { seed_nothing(&s).await });
     let spec = example(example_file);
     let first = plan(&account.moto, &spec, &["--json", "--detailed-exitcode"])
         .expect_code(2)
@@ -361,7 +359,7 @@ fn all_output_resources() -> Vec<String> {
 /// actions, keys and statements in another order, a `Statement` object
 /// instead of a list, the account id for the root, CORS with more methods
 /// and origins than A2I needs.
-async fn seed_right_but_rewritten(s: common::Seed) -> String {
+async fn seed_right_but_rewritten(s: crate::support::Seed) -> String {
     let key_id = seed_nothing(&s).await;
     s.put_cors(
         INPUT,
@@ -439,9 +437,9 @@ async fn seed_right_but_rewritten(s: common::Seed) -> String {
     key_id
 }
 
-fn right_but_rewritten() -> &'static Account {
-    static CELL: OnceLock<Account> = OnceLock::new();
-    Account::shared(&CELL, seed_right_but_rewritten)
+fn right_but_rewritten() -> &'static SeededServer {
+    static CELL: OnceLock<SeededServer> = OnceLock::new();
+    SeededServer::shared(&CELL, seed_right_but_rewritten)
 }
 
 /// Every example's needs met by grants broader than A2I's: `s3:*` on
@@ -450,7 +448,7 @@ fn right_but_rewritten() -> &'static Account {
 /// role, the key used through IAM (a root-only key policy naming the root by
 /// account id, and `kms:*` in the role's own policy), a trust policy that
 /// also trusts Lambda, CORS rules allowing more than GET.
-async fn seed_right_by_broader_grants(s: common::Seed) -> String {
+async fn seed_right_by_broader_grants(s: crate::support::Seed) -> String {
     let key_id = seed_nothing(&s).await;
     s.put_cors(
         INPUT,
@@ -514,9 +512,9 @@ async fn seed_right_by_broader_grants(s: common::Seed) -> String {
     key_id
 }
 
-fn right_by_broader_grants() -> &'static Account {
-    static CELL: OnceLock<Account> = OnceLock::new();
-    Account::shared(&CELL, seed_right_by_broader_grants)
+fn right_by_broader_grants() -> &'static SeededServer {
+    static CELL: OnceLock<SeededServer> = OnceLock::new();
+    SeededServer::shared(&CELL, seed_right_by_broader_grants)
 }
 
 fn rewritten_documents_have_no_changes(example_file: &str) {
@@ -549,7 +547,7 @@ mod broader_grants_have_no_changes {
 /// A2I's CORS rule, `acme-a2i-receipts` none; `ml-app` has
 /// AmazonAugmentedAIFullAccess only, `invoice-bot` nothing; the key policy
 /// already grants the flow role.
-async fn seed_partially_right(s: common::Seed) -> String {
+async fn seed_partially_right(s: crate::support::Seed) -> String {
     let key_id = seed_nothing(&s).await;
     s.put_cors(INPUT, &[cors_rule(&["GET"], &["*"])]).await;
     s.role(FLOW_ROLE, SAGEMAKER_TRUST).await;
@@ -576,9 +574,9 @@ async fn seed_partially_right(s: common::Seed) -> String {
     key_id
 }
 
-fn partially_right() -> &'static Account {
-    static CELL: OnceLock<Account> = OnceLock::new();
-    Account::shared(&CELL, seed_partially_right)
+fn partially_right() -> &'static SeededServer {
+    static CELL: OnceLock<SeededServer> = OnceLock::new();
+    SeededServer::shared(&CELL, seed_partially_right)
 }
 
 fn expected_when_partially_right(example: &str) -> Vec<(String, String, Vec<String>)> {
@@ -659,9 +657,9 @@ mod partially_right_plans_only_what_is_missing {
 /// permissions boundary, the output bucket encrypts with a KMS key no example
 /// names, and `acme-a2i-receipts` with the examples' own key (covered, so no
 /// warning for it).
-async fn seed_blocked_by_deny(s: common::Seed) -> String {
+async fn seed_blocked_by_deny(s: crate::support::Seed) -> String {
     let key_id = seed_nothing(&s).await;
-    s.role(FLOW_ROLE, common::LAMBDA_TRUST).await;
+    s.role(FLOW_ROLE, crate::support::LAMBDA_TRUST).await;
     let boundary = s
         .managed_policy(
             "A2IBoundary",
@@ -699,9 +697,9 @@ async fn seed_blocked_by_deny(s: common::Seed) -> String {
     key_id
 }
 
-fn blocked_by_deny() -> &'static Account {
-    static CELL: OnceLock<Account> = OnceLock::new();
-    Account::shared(&CELL, seed_blocked_by_deny)
+fn blocked_by_deny() -> &'static SeededServer {
+    static CELL: OnceLock<SeededServer> = OnceLock::new();
+    SeededServer::shared(&CELL, seed_blocked_by_deny)
 }
 
 fn warnings_about(json: &Value, subject: &str, requirement: &str) -> Vec<String> {
@@ -818,11 +816,11 @@ mod a_deny_is_a_warning_not_a_change {
 // The "nothing was written" check itself
 // ---------------------------------------------------------------------------
 
-/// `Account::assert_unchanged` is only as good as `read_account`: every kind
+/// `SeededServer::assert_unchanged` is only as good as `read_account`: every kind
 /// of write a plan can describe must show up in it.
 #[test]
 fn account_reader_sees_every_kind_of_write_a_plan_describes() {
-    let account = Account::start(|s| async move { seed_nothing(&s).await });
+    let account = SeededServer::start(|s| async move { seed_nothing(&s).await });
     let mut kinds = BTreeSet::new();
     // shared-role has every kind of change but a user attachment; textract,
     // planned afterwards, adds that one.
@@ -830,11 +828,11 @@ fn account_reader_sees_every_kind_of_write_a_plan_describes() {
         let json = plan_json(&account.moto, &example(example_file));
         block_on(async {
             let seed = account.moto.seed().await;
-            let mut before = read_account(&seed.c).await;
+            let mut before = Account::read(&seed.c).await;
             for c in changes(&json) {
                 let single = json!({ "changes": [c] });
                 write_after_documents(&seed, &single).await;
-                let after = read_account(&seed.c).await;
+                let after = Account::read(&seed.c).await;
                 assert_ne!(before, after, "writing {} went unseen", c["address"]);
                 before = after;
                 let kind = c["target"]["type"].as_str().unwrap_or_default().to_string();

@@ -1,6 +1,6 @@
 //! `a2i-fix apply`, `show` and `rollback` through the real binary, against
-//! moto server (issue 4, "How it is shown to work"). Effects are read back
-//! with an independent SDK client (`cli::Account`), never through the
+//! moto server. Effects are read back
+//! with an independent SDK client (`support::Account`), never through the
 //! binary's own state reader: what was there must still be there (by the
 //! policy module's equivalence), and a rollback must restore every document
 //! byte for byte.
@@ -9,7 +9,7 @@
 //! story on its account, in a temp working directory with the journals in
 //! temp backup directories.
 //!
-//! | issue 4 asks | test |
+//! | what must be shown | test |
 //! |---|---|
 //! | every `plans/` example converges, keeps what was there | `every_example_applies_...` (then rolls each back) |
 //! | `yes` / `no` on a pseudo-terminal | `apply_on_a_terminal_...` |
@@ -23,19 +23,15 @@
 //! | killed after its first write | `apply_killed_after_...` |
 //! | Ctrl-C once / twice | `ctrl_c_during_apply_...` |
 
-#[path = "common/cli.rs"]
-mod cli;
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::Moto;
+use crate::support::*;
 use a2i_fix::journal::{self, EndOutcome, StepOutcome};
-use a2i_fix::plan::Target;
+use a2i_fix::model::Target;
 use a2i_fix::saved;
-use cli::*;
-use common::Moto;
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temp dir")
@@ -59,8 +55,9 @@ fn assert_complete(out: &Output, expected: (usize, usize, usize), what: &str) {
 
 /// A second plan is empty: `plan --detailed-exitcode` exits 0 saying so.
 fn assert_no_changes(moto: &Moto, spec: &Path, cwd: &Path, what: &str) {
-    let out = run(a2i_fix(moto, cwd).args(["plan", "--detailed-exitcode", "--spec", path(spec)]));
-    out.expect_code(0, what);
+    let out =
+        run(a2i_fix_in(moto, cwd).args(["plan", "--detailed-exitcode", "--spec", path(spec)]));
+    out.assert_code(0, what);
     assert!(out.stdout.contains("No changes."), "{what}: {}", out.all());
 }
 
@@ -96,7 +93,7 @@ async fn every_example_applies_through_the_binary_keeps_what_was_there_and_rolls
         let spec = example(name);
         let backups = tempdir();
 
-        let out = run(a2i_fix(&moto, cwd.path()).args([
+        let out = run(a2i_fix_in(&moto, cwd.path()).args([
             "apply",
             "--yes",
             "--spec",
@@ -104,7 +101,7 @@ async fn every_example_applies_through_the_binary_keeps_what_was_there_and_rolls
             "--backup-dir",
             path(backups.path()),
         ]));
-        out.expect_code(0, &what);
+        out.assert_code(0, &what);
         let (add, change, destroy) = out.plan_summary();
         assert!(add + change > 0, "{what}: a broken account needs changes");
         assert_eq!(destroy, 0, "{what}");
@@ -125,14 +122,14 @@ async fn every_example_applies_through_the_binary_keeps_what_was_there_and_rolls
         assert_ne!(applied, start, "{what}: the apply wrote nothing");
 
         let undo = tempdir();
-        let back = run(a2i_fix(&moto, cwd.path()).args([
+        let back = run(a2i_fix_in(&moto, cwd.path()).args([
             "rollback",
             path(&journal_file),
             "--yes",
             "--backup-dir",
             path(undo.path()),
         ]));
-        back.expect_code(0, &format!("{what}: rollback"));
+        back.assert_code(0, &format!("{what}: rollback"));
         assert_complete(&back, (0, change, add), &format!("{what}: rollback"));
         assert_identical(
             &start,
@@ -153,7 +150,7 @@ async fn apply_on_a_terminal_writes_only_when_the_answer_is_yes() {
     let spec = example("kms-output.toml");
 
     let answer = |text: &str| -> (i32, String) {
-        let mut cmd = a2i_fix(&moto, cwd.path());
+        let mut cmd = a2i_fix_in(&moto, cwd.path());
         cmd.args([
             "apply",
             "--spec",
@@ -228,10 +225,10 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_writes_nothing() {
 
     // Closed stdin, as in CI; then a pipe that says `yes`: a stray line of
     // a pipe is not consent either.
-    let closed = run(a2i_fix(&moto, cwd.path()).args(args));
-    let piped = run_with_stdin(a2i_fix(&moto, cwd.path()).args(args), "yes\n");
+    let closed = run(a2i_fix_in(&moto, cwd.path()).args(args));
+    let piped = run_with_stdin(a2i_fix_in(&moto, cwd.path()).args(args), "yes\n");
     for (what, out) in [("stdin closed", closed), ("stdin a pipe saying yes", piped)] {
-        out.expect_code(1, what);
+        out.assert_code(1, what);
         assert!(
             out.stderr.contains("standard input is not a terminal")
                 && out.stderr.contains("`--yes`")
@@ -254,9 +251,9 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_writes_nothing() {
 
     // Once the account is right there is nothing to confirm: a pipeline
     // step without `--yes` succeeds.
-    run(a2i_fix(&moto, cwd.path()).args(args).arg("--yes")).expect_code(0, "apply --yes");
-    let done = run(a2i_fix(&moto, cwd.path()).args(args));
-    done.expect_code(0, "no terminal, nothing to change");
+    run(a2i_fix_in(&moto, cwd.path()).args(args).arg("--yes")).assert_code(0, "apply --yes");
+    let done = run(a2i_fix_in(&moto, cwd.path()).args(args));
+    done.assert_code(0, "no terminal, nothing to change");
     assert!(
         done.stdout.contains("No changes") && !done.stderr.contains("not a terminal"),
         "{}",
@@ -264,7 +261,8 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_writes_nothing() {
     );
 }
 
-/// Rank of an API call in the order of issue 4.
+/// Rank of an API call in the order apply writes in (roles, trust, inline
+/// policies, attachments, key policies, CORS).
 fn rank(operation: &str) -> usize {
     [
         "iam:CreateRole",
@@ -291,7 +289,7 @@ async fn apply_dry_run_prints_the_calls_in_order_and_writes_nothing() {
     let spec = example("shared-role.toml");
 
     // No `--yes` and no terminal: a dry run asks nothing.
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         "--dry-run",
         "--spec",
@@ -299,7 +297,7 @@ async fn apply_dry_run_prints_the_calls_in_order_and_writes_nothing() {
         "--backup-dir",
         path(backups.path()),
     ]));
-    out.expect_code(0, "dry run");
+    out.assert_code(0, "dry run");
 
     let (add, change, _) = out.plan_summary();
     let listing = out
@@ -384,11 +382,11 @@ async fn saved_plans_that_are_edited_stale_or_for_another_account_or_region_are_
     let backups = tempdir();
     let spec = example("kms-output.toml");
     let file = cwd.path().join("a2i.plan.json");
-    run(a2i_fix(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
-        .expect_code(0, "plan --out");
+    run(a2i_fix_in(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
+        .assert_code(0, "plan --out");
     let start = Account::read(&reader).await;
     let apply = |plan_file: &Path, extra: &[&str]| -> Output {
-        let mut cmd = a2i_fix(&moto, cwd.path());
+        let mut cmd = a2i_fix_in(&moto, cwd.path());
         cmd.args([
             "apply",
             path(plan_file),
@@ -400,7 +398,7 @@ async fn saved_plans_that_are_edited_stale_or_for_another_account_or_region_are_
         run(&mut cmd)
     };
     let refused = |out: &Output, what: &str, expected: &[&str]| {
-        out.expect_code(1, what);
+        out.assert_code(1, what);
         for e in expected {
             assert!(
                 out.stderr.contains(e),
@@ -458,7 +456,7 @@ async fn saved_plans_that_are_edited_stale_or_for_another_account_or_region_are_
         .expect("assume a role of another account")
         .credentials
         .expect("credentials");
-    let mut cmd = a2i_fix(&moto, cwd.path());
+    let mut cmd = a2i_fix_in(&moto, cwd.path());
     cmd.args([
         "apply",
         path(&file),
@@ -531,7 +529,7 @@ async fn show_prints_a_saved_plan_and_apply_writes_exactly_its_documents() {
     let backups = tempdir();
     let spec = example("shared-role.toml");
     let file = cwd.path().join("reviewed.json");
-    let planned = run(a2i_fix(&moto, cwd.path()).args([
+    let planned = run(a2i_fix_in(&moto, cwd.path()).args([
         "plan",
         "--detailed-exitcode",
         "--spec",
@@ -539,7 +537,7 @@ async fn show_prints_a_saved_plan_and_apply_writes_exactly_its_documents() {
         "--out",
         path(&file),
     ]));
-    planned.expect_code(2, "plan --out with changes");
+    planned.assert_code(2, "plan --out with changes");
     assert!(
         planned.stderr.contains("Saved the plan to"),
         "{}",
@@ -547,15 +545,12 @@ async fn show_prints_a_saved_plan_and_apply_writes_exactly_its_documents() {
     );
 
     // `show` needs no AWS at all.
-    let mut show = std::process::Command::new(env!("CARGO_BIN_EXE_a2i-fix"));
-    common::scrub_aws_env(&mut show);
-    show.current_dir(cwd.path())
+    let shown = run(a2i_fix_without_aws(cwd.path())
         .env("NO_COLOR", "1")
         .env("AWS_CONFIG_FILE", cwd.path().join("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", cwd.path().join("none"))
-        .args(["show", path(&file)]);
-    let shown = run(&mut show);
-    shown.expect_code(0, "show");
+        .args(["show", path(&file)]));
+    shown.assert_code(0, "show");
     assert_eq!(
         shown.stdout, planned.stdout,
         "show prints the plan as plan did"
@@ -563,14 +558,14 @@ async fn show_prints_a_saved_plan_and_apply_writes_exactly_its_documents() {
 
     let saved = saved::load_saved_plan(&file).expect("the saved plan loads");
     let start = Account::read(&reader).await;
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         path(&file),
         "--yes",
         "--backup-dir",
         path(backups.path()),
     ]));
-    out.expect_code(0, "apply FILE");
+    out.assert_code(0, "apply FILE");
     assert_complete(
         &out,
         (saved.summary.add, saved.summary.change, 0),
@@ -604,8 +599,8 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
     let backups = tempdir();
     let spec = example("textract.toml");
     let file = cwd.path().join("textract.plan.json");
-    run(a2i_fix(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
-        .expect_code(0, "plan --out");
+    run(a2i_fix_in(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
+        .assert_code(0, "plan --out");
     let saved = saved::load_saved_plan(&file).expect("the saved plan loads");
     let address_of = |pick: fn(&Target) -> bool| -> String {
         saved
@@ -639,14 +634,14 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
         .await
         .expect("delete the caller user");
 
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         path(&file),
         "--yes",
         "--backup-dir",
         path(backups.path()),
     ]));
-    out.expect_code(1, "apply with a failing write");
+    out.assert_code(1, "apply with a failing write");
     let s = |a: &str, st: &str| (a.to_string(), st.to_string());
     assert_eq!(
         out.report_statuses(),
@@ -722,7 +717,7 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
     let seed = moto.seed().await;
     seed.user(CALLER_USER).await;
     seed.attach_user_policy(CALLER_USER, S3_READ_ONLY).await;
-    let again = run(a2i_fix(&moto, cwd.path()).args([
+    let again = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         "--yes",
         "--spec",
@@ -730,7 +725,7 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
         "--backup-dir",
         path(backups.path()),
     ]));
-    again.expect_code(0, "rerun after the fix");
+    again.assert_code(0, "rerun after the fix");
     assert_eq!(
         again.report_statuses(),
         vec![s(&attach, "applied"), s(&cors, "applied")],
@@ -749,14 +744,14 @@ async fn a_write_failing_half_way_is_reported_exactly_then_rerun_converges_and_r
     });
     for j in [&second_journal, &first_journal] {
         let undo = tempdir();
-        let back = run(a2i_fix(&moto, cwd.path()).args([
+        let back = run(a2i_fix_in(&moto, cwd.path()).args([
             "rollback",
             path(j),
             "--yes",
             "--backup-dir",
             path(undo.path()),
         ]));
-        back.expect_code(0, &format!("rollback {}", j.display()));
+        back.assert_code(0, &format!("rollback {}", j.display()));
     }
     assert_identical(
         &start,
@@ -773,7 +768,7 @@ async fn rollback_refuses_a_resource_changed_since_the_apply_and_names_it() {
     let cwd = tempdir();
     let backups = tempdir();
     let spec = example("kms-output.toml");
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         "--yes",
         "--spec",
@@ -781,25 +776,25 @@ async fn rollback_refuses_a_resource_changed_since_the_apply_and_names_it() {
         "--backup-dir",
         path(backups.path()),
     ]));
-    out.expect_code(0, "apply");
+    out.assert_code(0, "apply");
     let journal_file = out.journal();
 
     // Someone edits the input bucket's CORS after the apply.
     moto.seed()
         .await
-        .put_cors(INPUT, &[common::cors_rule(&["HEAD"], &["*"])])
+        .put_cors(INPUT, &[crate::support::cors_rule(&["HEAD"], &["*"])])
         .await;
     let changed = Account::read(&reader).await;
 
     let undo = tempdir();
-    let back = run(a2i_fix(&moto, cwd.path()).args([
+    let back = run(a2i_fix_in(&moto, cwd.path()).args([
         "rollback",
         path(&journal_file),
         "--yes",
         "--backup-dir",
         path(undo.path()),
     ]));
-    back.expect_code(1, "rollback of a changed account");
+    back.assert_code(1, "rollback of a changed account");
     assert!(
         back.stderr
             .contains("`aws_s3_bucket_cors_configuration.acme-a2i-input`"),
@@ -845,7 +840,7 @@ impl Frozen {
         let log = tempdir();
         let stdout = std::fs::File::create(log.path().join("stdout")).expect("log file");
         let stderr = std::fs::File::create(log.path().join("stderr")).expect("log file");
-        let mut cmd = a2i_fix(moto, cwd);
+        let mut cmd = a2i_fix_in(moto, cwd);
         cmd.args([
             "apply",
             "--yes",
@@ -998,7 +993,7 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
     assert_kept(&start, &partial, "after the kill");
 
     // Running apply again converges.
-    let again = run(a2i_fix(&moto, cwd.path()).args([
+    let again = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         "--yes",
         "--spec",
@@ -1006,7 +1001,7 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
         "--backup-dir",
         path(backups.path()),
     ]));
-    again.expect_code(0, "rerun after the kill");
+    again.assert_code(0, "rerun after the kill");
     let (add2, change2, _) = again.plan_summary();
     assert_eq!(
         add2 + change2,
@@ -1020,14 +1015,14 @@ async fn apply_killed_after_its_first_write_leaves_a_readable_journal_and_rerun_
     // And both roll back, newest first, to the starting state.
     let rollback = |journal_file: &Path| -> Output {
         let undo = tempdir();
-        let back = run(a2i_fix(&moto, cwd.path()).args([
+        let back = run(a2i_fix_in(&moto, cwd.path()).args([
             "rollback",
             path(journal_file),
             "--yes",
             "--backup-dir",
             path(undo.path()),
         ]));
-        back.expect_code(0, &format!("rollback {}", journal_file.display()));
+        back.assert_code(0, &format!("rollback {}", journal_file.display()));
         back
     };
     rollback(&again.journal());
@@ -1061,7 +1056,7 @@ fn craft(plan: &mut a2i_fix::plan::Plan, prefix: &str, after: String, replaced_s
         .iter_mut()
         .find(|c| c.address.starts_with(prefix))
         .unwrap_or_else(|| panic!("no change `{prefix}...`"));
-    change.after_digest = a2i_fix::plan::fingerprint(Some(&after));
+    change.after_digest = a2i_fix::model::fingerprint(Some(&after));
     change.after = Some(after);
     change.replaced_sids = replaced_sids.iter().map(|s| s.to_string()).collect();
 }
@@ -1075,8 +1070,8 @@ async fn guards_refuse_a_crafted_plan_naming_each_resource_and_nothing_is_writte
     let backups = tempdir();
     let spec = example("kms-output.toml");
     let file = cwd.path().join("plan.json");
-    run(a2i_fix(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
-        .expect_code(0, "plan --out");
+    run(a2i_fix_in(&moto, cwd.path()).args(["plan", "--spec", path(&spec), "--out", path(&file)]))
+        .assert_code(0, "plan --out");
     let start = Account::read(&reader).await;
     let mut plan = saved::load_saved_plan(&file).expect("the saved plan loads");
 
@@ -1131,14 +1126,14 @@ async fn guards_refuse_a_crafted_plan_naming_each_resource_and_nothing_is_writte
     let crafted = cwd.path().join("crafted.json");
     saved::write_saved_plan(&crafted, &plan).expect("writing the crafted plan");
 
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         path(&crafted),
         "--yes",
         "--backup-dir",
         path(backups.path()),
     ]));
-    out.expect_code(1, "crafted plan");
+    out.assert_code(1, "crafted plan");
     let refusal = out
         .stderr
         .split_once("apply refused before any write:")
@@ -1190,7 +1185,7 @@ output = "s3://acme-a2i-output/reviews/"
 "#,
     )
     .expect("writing the spec");
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         "--yes",
         "--spec",
@@ -1198,7 +1193,7 @@ output = "s3://acme-a2i-output/reviews/"
         "--backup-dir",
         path(backups.path()),
     ]));
-    out.expect_code(1, "spec for another account");
+    out.assert_code(1, "spec for another account");
     assert!(
         out.stderr.contains("`123456789012`")
             && out.stderr.contains(r#"`account_id = "111122223333"`"#),
@@ -1266,7 +1261,7 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
 
     // Apply again converges; the three journals roll back to the start.
     let third = tempdir();
-    let out = run(a2i_fix(&moto, cwd.path()).args([
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
         "apply",
         "--yes",
         "--spec",
@@ -1274,7 +1269,7 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
         "--backup-dir",
         path(third.path()),
     ]));
-    out.expect_code(0, "apply after the interrupts");
+    out.assert_code(0, "apply after the interrupts");
     assert_no_changes(&moto, &spec, cwd.path(), "after the interrupts");
     for journal_file in [
         out.journal(),
@@ -1282,14 +1277,14 @@ async fn ctrl_c_during_apply_finishes_the_write_in_flight_and_a_second_one_stops
         first_journal[0].clone(),
     ] {
         let undo = tempdir();
-        run(a2i_fix(&moto, cwd.path()).args([
+        run(a2i_fix_in(&moto, cwd.path()).args([
             "rollback",
             path(&journal_file),
             "--yes",
             "--backup-dir",
             path(undo.path()),
         ]))
-        .expect_code(0, &format!("rollback {}", journal_file.display()));
+        .assert_code(0, &format!("rollback {}", journal_file.display()));
     }
     assert_identical(&start, &Account::read(&reader).await, "after the rollbacks");
 }
@@ -1303,8 +1298,8 @@ fn rollback_of_a_journal_without_writes_says_there_is_nothing_to_roll_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let header = journal::Header {
         format_version: journal::JOURNAL_FORMAT_VERSION,
-        account_id: common::ACCOUNT_ID.into(),
-        region: common::REGION.into(),
+        account_id: crate::support::ACCOUNT_ID.into(),
+        region: crate::support::REGION.into(),
         plan_digest: "sha256:0".into(),
         started_at: "2026-11-28T00:00:00Z".into(),
         pid: 1,
@@ -1313,7 +1308,7 @@ fn rollback_of_a_journal_without_writes_says_there_is_nothing_to_roll_back() {
     let path = written.path().to_path_buf();
     drop(written);
 
-    let out = run(a2i_fix(&moto, dir.path())
+    let out = run(a2i_fix_in(&moto, dir.path())
         .arg("rollback")
         .arg(&path)
         .arg("--yes"));

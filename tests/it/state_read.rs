@@ -1,15 +1,15 @@
 //! `state::read_state`, `read_current` and `current_from_state` against moto
 //! server, with a second client set doing the seeding.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use a2i_fix::plan::Target;
+use crate::support::{
+    ACCOUNT_ID, LAMBDA_TRUST, Moto, SAGEMAKER_TRUST, cors_rule, root_only_key_policy,
+};
+use a2i_fix::model::PrincipalKind;
+use a2i_fix::model::Target;
 use a2i_fix::requirements::{Because, CallerNeeds, KeyNeeds, Needs, POLICY_FULL_ACCESS, RoleNeeds};
-use a2i_fix::spec::PrincipalKind;
 use a2i_fix::state::{self, StateError};
-use common::{ACCOUNT_ID, LAMBDA_TRUST, Moto, SAGEMAKER_TRUST, cors_rule, root_only_key_policy};
 use serde_json::Value;
 
 fn because(requirement: &'static str) -> Vec<Because> {

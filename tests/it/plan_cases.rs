@@ -3,11 +3,9 @@
 //! also a caller, a grant that only holds under a condition, and an A2I
 //! statement a person changed by hand.
 
-mod common;
-mod plan_support;
-
-use common::{ACCOUNT_ID, SAGEMAKER_TRUST};
-use plan_support::*;
+use crate::support::plan_json::*;
+use crate::support::*;
+use crate::support::{ACCOUNT_ID, SAGEMAKER_TRUST};
 use serde_json::json;
 
 fn spec_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -19,7 +17,7 @@ fn spec_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn missing_flow_role_given_by_arn_is_created_at_its_path_and_converges() {
-    let account = Account::start(|s| async move { seed_nothing(&s).await });
+    let account = SeededServer::start(|s| async move { seed_nothing(&s).await });
     let arn = format!("arn:aws:iam::{ACCOUNT_ID}:role/service-role/A2IPathRole");
     let (_dir, spec) = spec_file(&format!(
         r#"[[flow_definition]]
@@ -77,7 +75,7 @@ kms_key = "{KEY_ALIAS}"
 
 #[test]
 fn missing_flow_role_that_is_also_a_caller_is_created_with_its_attachment() {
-    let account = Account::start(|s| async move { seed_nothing(&s).await });
+    let account = SeededServer::start(|s| async move { seed_nothing(&s).await });
     let (_dir, spec) = spec_file(&format!(
         r#"[[flow_definition]]
 name = "self-service"
@@ -123,7 +121,7 @@ fn trust_met_only_under_a_condition_is_a_warning_not_a_change() {
                        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}}]
     })
     .to_string();
-    let account = Account::start(|s| async move {
+    let account = SeededServer::start(|s| async move {
         let key_id = seed_nothing(&s).await;
         s.role(FLOW_ROLE, &trust).await;
         key_id
@@ -159,7 +157,7 @@ fn a2i_statement_changed_by_hand_is_replaced_and_the_plan_says_so() {
         ]
     })
     .to_string();
-    let account = Account::start(|s| async move {
+    let account = SeededServer::start(|s| async move {
         let key_id = seed_nothing(&s).await;
         s.role(FLOW_ROLE, SAGEMAKER_TRUST).await;
         s.inline_policy(FLOW_ROLE, OWNED, &edited).await;
@@ -192,9 +190,9 @@ fn a2i_statement_changed_by_hand_is_replaced_and_the_plan_says_so() {
 #[test]
 fn warnings_alone_are_not_changes_for_the_exit_code() {
     // rekognition.toml fully met, except that a Deny blocks the input read.
-    let account = Account::start(|s| async move {
+    let account = SeededServer::start(|s| async move {
         let key_id = seed_nothing(&s).await;
-        s.put_cors(INPUT, &[common::cors_rule(&["GET"], &["*"])])
+        s.put_cors(INPUT, &[crate::support::cors_rule(&["GET"], &["*"])])
             .await;
         s.role(FLOW_ROLE, SAGEMAKER_TRUST).await;
         let granted = json!({

@@ -1,15 +1,14 @@
 //! PutKeyPolicy's retry of "invalid principals" (IAM not yet visible to
 //! KMS), against a fake KMS endpoint: moto never returns that error.
 
-mod apply_support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::apply::*;
+use crate::support::fake_kms::FakeKms;
+use crate::support::*;
 use a2i_fix::apply::{self, ApplyError, ChangeStatus};
 use a2i_fix::journal::{self, StepOutcome};
-use a2i_fix::plan::Target;
-use apply_support::fake_kms::FakeKms;
-use apply_support::*;
+use a2i_fix::model::Target;
 
 const INVALID_PRINCIPALS: &str = "Policy contains a statement with one or more invalid principals.";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/A2IFlowRole";

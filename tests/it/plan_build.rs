@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use a2i_fix::plan::{Action, OWNED_POLICY_NAME, Target, build_plan, fingerprint};
+use a2i_fix::model::{Action, OWNED_POLICY_NAME, PrincipalKind, Target, fingerprint};
+use a2i_fix::plan::build_plan;
 use a2i_fix::policy::{CorsConfiguration, CorsRule, PolicyDocument, equivalent};
 use a2i_fix::requirements::{Because, CallerNeeds, KeyNeeds, Needs, RoleNeeds};
-use a2i_fix::spec::PrincipalKind;
 use a2i_fix::state::{AccountState, AttachedPolicy, BucketState, CallerState, KeyState, RoleState};
 
 const ACCT: &str = "123456789012";

@@ -1,4 +1,5 @@
-//! DOMAIN.md section 3: when two documents mean the same thing. Each row is a
+//! When two documents mean the same thing (the section of that name in
+//! `docs/requirements.md`). Each row is a
 //! pair of documents and whether they must be judged equivalent; every row is
 //! checked in both directions.
 

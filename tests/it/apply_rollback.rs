@@ -1,19 +1,18 @@
 //! Failures half-way, journals after a kill, and rollback, against moto.
 
-mod apply_support;
-
+use crate::support::apply::*;
+use crate::support::*;
 use a2i_fix::apply::{self, ApplyError, ChangeStatus, rollback};
 use a2i_fix::journal::{self, EndOutcome, StepOutcome};
-use a2i_fix::plan::Action;
-use apply_support::*;
+use a2i_fix::model::Action;
 
 #[tokio::test]
 async fn rollback_restores_the_starting_state_document_by_document() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
-    let start = snapshot(&account, &s).await;
+    let start = account.read().await;
     let dir = tempfile::tempdir().unwrap();
     let report = apply::execute(
         &clients,
@@ -22,7 +21,7 @@ async fn rollback_restores_the_starting_state_document_by_document() {
     )
     .await
     .unwrap();
-    let applied = snapshot(&account, &s).await;
+    let applied = account.read().await;
     assert_ne!(applied, start);
 
     let journal_path = report.journal.clone().unwrap();
@@ -95,16 +94,16 @@ async fn rollback_restores_the_starting_state_document_by_document() {
             .contains("Apply complete! Resources: 0 added, 3 changed, 4 destroyed."),
         "{report}"
     );
-    assert_eq!(snapshot(&account, &s).await, start);
+    assert_eq!(account.read().await, start);
 }
 
 #[tokio::test]
 async fn a_write_failing_half_way_is_reported_exactly_and_rerun_then_rollback_converge() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
-    let start = snapshot(&account, &s).await;
+    let start = account.read().await;
     let plan = fix_plan(&clients, &s).await;
     // The caller is removed between plan and apply: its attachment fails,
     // after the role changes and before the key and bucket.
@@ -182,7 +181,7 @@ async fn a_write_failing_half_way_is_reported_exactly_and_rerun_then_rollback_co
     );
     // Not attempted means not written.
     assert_eq!(
-        json(&account.key_policy(&s.key_id).await),
+        json(&account.read_key_policy(&s.key_id).await),
         json(&root_only_key_policy())
     );
     assert_eq!(account.cors(INPUT).await.map(|r| r.len()), Some(1));
@@ -229,13 +228,13 @@ async fn a_write_failing_half_way_is_reported_exactly_and_rerun_then_rollback_co
             .unwrap();
         assert!(r.is_success(), "{r}");
     }
-    assert_eq!(snapshot(&account, &s).await, start);
+    assert_eq!(account.read().await, start);
 }
 
 #[tokio::test]
 async fn rollback_refuses_resources_changed_since_the_apply_and_writes_nothing() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let dir = tempfile::tempdir().unwrap();
@@ -256,9 +255,9 @@ async fn rollback_refuses_resources_changed_since_the_apply_and_writes_nothing()
         .await
         .unwrap();
     account
-        .bucket_cors_only(INPUT, &[(&["HEAD"], &["*"])])
+        .put_cors(INPUT, &[cors_rule(&["HEAD"], &["*"])])
         .await;
-    let before = snapshot(&account, &s).await;
+    let before = account.read().await;
 
     let other = a2i_fix::apply::Identity {
         account_id: "111122223333".into(),
@@ -286,16 +285,16 @@ async fn rollback_refuses_resources_changed_since_the_apply_and_writes_nothing()
         !message.contains("aws_kms_key_policy"),
         "only changed resources are named: {message}"
     );
-    assert_eq!(snapshot(&account, &s).await, before);
+    assert_eq!(account.read().await, before);
 }
 
 #[tokio::test]
 async fn a_journal_cut_by_a_kill_still_rolls_back_by_re_reading() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
-    let s = broken_account(&account).await;
+    let account = moto.seed().await;
+    broken_account(&account).await;
     let clients = moto.clients().await;
-    let start = snapshot(&account, &s).await;
+    let start = account.read().await;
     let plan = plan_of(vec![
         change(&clients, flow_trust(), &trust_after()).await,
         change(&clients, cors_target(), &cors_after()).await,
@@ -340,16 +339,16 @@ async fn a_journal_cut_by_a_kill_still_rolls_back_by_re_reading() {
         .await
         .unwrap();
     assert!(r.is_success(), "{r}");
-    assert_eq!(snapshot(&account, &s).await, start);
+    assert_eq!(account.read().await, start);
 }
 
 #[tokio::test]
 async fn an_interrupt_mid_apply_finishes_the_write_in_flight_and_rollback_restores() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
-    let start = snapshot(&account, &s).await;
+    let start = account.read().await;
     let plan = fix_plan(&clients, &s).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
@@ -359,7 +358,7 @@ async fn an_interrupt_mid_apply_finishes_the_write_in_flight_and_rollback_restor
     let watched = dir.path().to_path_buf();
     tokio::spawn(async move {
         loop {
-            let done = journals(&watched).iter().any(|p| {
+            let done = files_in(&watched).iter().any(|p| {
                 std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"state\":\"applied\""))
             });
             if done {
@@ -407,5 +406,5 @@ async fn an_interrupt_mid_apply_finishes_the_write_in_flight_and_rollback_restor
         .await
         .unwrap();
     assert!(r.is_success(), "{r}");
-    assert_eq!(snapshot(&account, &s).await, start);
+    assert_eq!(account.read().await, start);
 }

@@ -1,19 +1,18 @@
 //! The whole pipeline on every `plans/` example, from a realistically broken
 //! account: plan, apply, plan again (empty), then roll back to the starting
-//! state document by document. Uses the shared moto harness (`tests/common`).
-
-mod common;
+//! state document by document. Uses the shared moto harness (`support::moto`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::{LAMBDA_TRUST, Moto, cors_rule};
 use a2i_fix::apply::{self, ApplyOptions, rollback};
 use a2i_fix::aws::Clients;
-use a2i_fix::plan::{self, Action, Plan, Target};
-use a2i_fix::spec::{self, PrincipalKind, Spec};
+use a2i_fix::model::{self, Action, PrincipalKind, Target};
+use a2i_fix::plan::{self, Plan};
+use a2i_fix::spec::{self, Spec};
 use a2i_fix::{requirements, state};
-use common::{LAMBDA_TRUST, Moto, cors_rule};
 
 /// Create what the spec names, broken the usual ways: an unrelated CORS
 /// rule on each input bucket, roles that trust only Lambda (the flow role
@@ -90,7 +89,7 @@ async fn documents(moto: &Moto, targets: &[Target]) -> BTreeMap<String, Option<S
         let text = state::read_current(&clients, t)
             .await
             .expect("reading a target");
-        m.insert(plan::address(t), text);
+        m.insert(model::address(t), text);
     }
     m
 }

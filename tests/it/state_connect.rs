@@ -3,16 +3,14 @@
 //! with a clean, controlled environment: no variable of the developer's, no
 //! `~/.aws` files, and never the real instance-metadata address.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::Moto;
 use a2i_fix::aws::{self, AwsOptions};
 use a2i_fix::requirements::Needs;
 use a2i_fix::state;
-use common::Moto;
 
 const CHILD: &str = "A2I_FIX_TEST_CHILD";
 
@@ -24,10 +22,15 @@ fn run_child(
     env: &[(&str, String)],
 ) -> (bool, String, Duration) {
     let exe = std::env::current_exe().expect("path of the test binary");
+    // Test names are module paths without the crate: `state_connect::NAME`.
+    let module = module_path!()
+        .split_once("::")
+        .map_or(module_path!(), |(_, rest)| rest);
+    let full_name = format!("{module}::{name}");
     let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
-        name,
+        &full_name,
         "--ignored",
         "--nocapture",
         "--test-threads=1",
@@ -163,7 +166,7 @@ async fn read_a_bucket_through(options: AwsOptions) {
     let state = state::read_state(&clients, &needs)
         .await
         .expect("read_state through connect()");
-    assert_eq!(state.account_id, common::ACCOUNT_ID);
+    assert_eq!(state.account_id, crate::support::ACCOUNT_ID);
     assert_eq!(state.buckets["path-style-check"].cors, None);
     assert_eq!(clients.counter.snapshot().get("s3:CreateBucket"), Some(&1));
 }
@@ -199,7 +202,7 @@ fn endpoint_and_region_options_override_the_environment() {
     let env = [
         (
             "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", common::free_port()),
+            format!("http://127.0.0.1:{}", crate::support::free_port()),
         ),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),

@@ -14,11 +14,9 @@ const ACCT: &str = "111122223333";
 const ROLE: &str = "arn:aws:iam::111122223333:role/A2IFlowRole";
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/policy/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read `{path}`: {e}"))
+    let path = crate::support::fixture(&format!("policy/{name}"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()))
 }
 fn doc(name: &str) -> PolicyDocument {
     PolicyDocument::parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))

@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use a2i_fix::model::PrincipalKind;
 use a2i_fix::requirements::{
     self, Because, Needs, POLICY_FULL_ACCESS, POLICY_INTEGRATED_API, POLICY_MECHANICAL_TURK,
 };
-use a2i_fix::spec::{self, PrincipalKind, Spec};
+use a2i_fix::spec::{self, Spec};
 
 const ACCOUNT: &str = "123456789012";
 const ML_APP: &str = "arn:aws:iam::123456789012:role/ml-app";

@@ -1,4 +1,5 @@
-//! DOMAIN.md section 4 limits and the safety guards run before any write.
+//! The limits ("Limits" in `docs/requirements.md`) and the safety guards run
+//! before any write.
 
 use a2i_fix::policy::limits::{
     CORS_BYTES_LIMIT, CORS_RULES_LIMIT, INLINE_POLICIES_LIMIT, KEY_POLICY_LIMIT, LimitError,

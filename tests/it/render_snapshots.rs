@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use a2i_fix::plan::{
-    Action, Change, Plan, Summary, Target, Warning, digest, fingerprint, summarize,
-};
+use a2i_fix::model::{Action, PrincipalKind, Target, digest, fingerprint};
+use a2i_fix::plan::{Change, Plan, Summary, Warning, summarize};
 use a2i_fix::render::{TextOptions, render_json, render_text};
-use a2i_fix::spec::PrincipalKind;
 
 fn change(
     target: Target,

@@ -1,18 +1,18 @@
 //! `apply::execute` against moto: writes land and are read back with an
 //! independent client; every refusal happens before any write.
 
-mod apply_support;
-
+use crate::support::apply::*;
+use crate::support::*;
 use a2i_fix::apply::{self, ApplyError, ChangeStatus};
 use a2i_fix::journal::{self, EndOutcome, StepOutcome};
+use a2i_fix::model;
 use a2i_fix::plan;
 use a2i_fix::saved;
-use apply_support::*;
 
 #[tokio::test]
 async fn apply_writes_every_change_and_keeps_what_was_there() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
@@ -53,12 +53,12 @@ async fn apply_writes_every_change_and_keeps_what_was_there() {
     );
     assert_eq!(inline.get(OWNED).map(|d| json(d)), Some(json(&s3_grants())));
     assert_eq!(
-        json(&account.trust(NEW_ROLE).await.unwrap()),
+        json(&account.trust(PREVIEW_ROLE).await.unwrap()),
         json(&sagemaker_trust())
     );
     assert_eq!(
         account
-            .inline_policies(NEW_ROLE)
+            .inline_policies(PREVIEW_ROLE)
             .await
             .get(OWNED)
             .map(|d| json(d)),
@@ -69,7 +69,7 @@ async fn apply_writes_every_change_and_keeps_what_was_there() {
         vec![FULL_ACCESS.to_string()]
     );
     assert_eq!(
-        json(&account.key_policy(&s.key_id).await),
+        json(&account.read_key_policy(&s.key_id).await),
         json(&key_after(&s.role_arn))
     );
 
@@ -87,12 +87,12 @@ async fn apply_writes_every_change_and_keeps_what_was_there() {
     assert_eq!(calls.get("iam:PutRolePolicy"), Some(&2), "{calls:?}");
 
     // The journal records every step, its previous document and its outcome.
-    let files = journals(dir.path());
+    let files = files_in(dir.path());
     assert_eq!(files.len(), 1);
     assert_eq!(report.journal.as_deref(), Some(files[0].as_path()));
     let j = journal::read_journal(&files[0]).unwrap();
     assert_eq!(j.header.account_id, ACCOUNT_ID);
-    assert_eq!(j.header.plan_digest, saved::plan_digest(&plan));
+    assert_eq!(j.header.plan_digest, plan::plan_digest(&plan));
     assert_eq!(j.end, Some(EndOutcome::Complete));
     assert_eq!(j.steps.len(), plan.changes.len());
     for step in &j.steps {
@@ -105,7 +105,7 @@ async fn apply_writes_every_change_and_keeps_what_was_there() {
             .unwrap();
         assert_eq!(step.previous_fingerprint, change.before_fingerprint);
         assert_eq!(
-            plan::fingerprint(step.previous.as_deref()),
+            model::fingerprint(step.previous.as_deref()),
             change.before_fingerprint
         );
         assert_eq!(step.writing, change.after);
@@ -124,11 +124,11 @@ async fn apply_writes_every_change_and_keeps_what_was_there() {
 #[tokio::test]
 async fn dry_run_lists_the_calls_in_order_and_writes_nothing() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
-    let before = snapshot(&account, &s).await;
+    let before = account.read().await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
     opts.dry_run = true;
@@ -156,10 +156,10 @@ async fn dry_run_lists_the_calls_in_order_and_writes_nothing() {
     );
     assert!(report.outcomes.is_empty());
     assert!(
-        journals(dir.path()).is_empty(),
+        files_in(dir.path()).is_empty(),
         "a dry run writes no journal"
     );
-    assert_eq!(snapshot(&account, &s).await, before);
+    assert_eq!(account.read().await, before);
     let writes: Vec<_> = clients
         .counter
         .snapshot()
@@ -172,7 +172,7 @@ async fn dry_run_lists_the_calls_in_order_and_writes_nothing() {
 #[tokio::test]
 async fn a_stale_saved_plan_is_refused_naming_the_changed_resource_and_nothing_is_written() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
@@ -192,7 +192,7 @@ async fn a_stale_saved_plan_is_refused_naming_the_changed_resource_and_nothing_i
         .send()
         .await
         .unwrap();
-    let before = snapshot(&account, &s).await;
+    let before = account.read().await;
 
     let loaded = saved::load_saved_plan(&file).unwrap();
     let mut opts = options(&dir.path().join("backups"));
@@ -208,14 +208,14 @@ async fn a_stale_saved_plan_is_refused_naming_the_changed_resource_and_nothing_i
     assert!(message.starts_with("saved plan is stale"), "{message}");
     assert!(message.contains("`aws_iam_role.A2IFlowRole`"), "{message}");
     assert!(message.contains(&file.display().to_string()), "{message}");
-    assert_eq!(snapshot(&account, &s).await, before, "nothing written");
-    assert!(journals(&dir.path().join("backups")).is_empty());
+    assert_eq!(account.read().await, before, "nothing written");
+    assert!(files_in(&dir.path().join("backups")).is_empty());
 }
 
 #[tokio::test]
 async fn a_saved_plan_round_trips_and_an_edited_one_is_refused() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
@@ -251,11 +251,11 @@ async fn a_saved_plan_round_trips_and_an_edited_one_is_refused() {
 #[tokio::test]
 async fn a_plan_for_another_account_is_refused_and_nothing_is_written() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
-    let before = snapshot(&account, &s).await;
+    let before = account.read().await;
     let dir = tempfile::tempdir().unwrap();
 
     let mut other = plan.clone();
@@ -281,17 +281,17 @@ async fn a_plan_for_another_account_is_refused_and_nothing_is_written() {
         .unwrap_err();
     assert!(matches!(err, ApplyError::WrongAccount { .. }), "{err}");
 
-    assert_eq!(snapshot(&account, &s).await, before);
-    assert!(journals(dir.path()).is_empty());
+    assert_eq!(account.read().await, before);
+    assert!(files_in(dir.path()).is_empty());
 }
 
 #[tokio::test]
 async fn lockout_size_and_nothing_lost_guards_each_refuse_before_any_write() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
-    let before = snapshot(&account, &s).await;
+    let before = account.read().await;
 
     // A key policy that narrows the root statement (declared as replaced,
     // so nothing is "lost"): nobody could change the key policy again.
@@ -347,8 +347,8 @@ async fn lockout_size_and_nothing_lost_guards_each_refuse_before_any_write() {
         message.contains("10240") || message.contains("10,240"),
         "{message}"
     );
-    assert_eq!(snapshot(&account, &s).await, before, "nothing written");
-    assert!(journals(dir.path()).is_empty());
+    assert_eq!(account.read().await, before, "nothing written");
+    assert!(files_in(dir.path()).is_empty());
     let writes: Vec<_> = clients
         .counter
         .snapshot()
@@ -361,7 +361,7 @@ async fn lockout_size_and_nothing_lost_guards_each_refuse_before_any_write() {
 #[tokio::test]
 async fn a_bucket_removed_between_plan_and_apply_is_refused_before_any_write() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
@@ -398,17 +398,17 @@ async fn a_bucket_removed_between_plan_and_apply_is_refused_before_any_write() {
         Some(json(LAMBDA_TRUST)),
         "nothing written"
     );
-    assert!(journals(dir.path()).is_empty());
+    assert!(files_in(dir.path()).is_empty());
 }
 
 #[tokio::test]
 async fn an_interrupt_before_the_first_write_writes_nothing_and_says_so() {
     let moto = Moto::start();
-    let account = Account::new(&moto).await;
+    let account = moto.seed().await;
     let s = broken_account(&account).await;
     let clients = moto.clients().await;
     let plan = fix_plan(&clients, &s).await;
-    let before = snapshot(&account, &s).await;
+    let before = account.read().await;
     let dir = tempfile::tempdir().unwrap();
     let opts = options(dir.path());
     opts.interrupt.trigger();
@@ -427,8 +427,8 @@ async fn an_interrupt_before_the_first_write_writes_nothing_and_says_so() {
         report.to_string().contains("Apply interrupted!"),
         "{report}"
     );
-    assert_eq!(snapshot(&account, &s).await, before);
-    let j = journal::read_journal(&journals(dir.path())[0]).unwrap();
+    assert_eq!(account.read().await, before);
+    let j = journal::read_journal(&files_in(dir.path())[0]).unwrap();
     assert!(j.steps.is_empty());
     assert_eq!(j.end, Some(EndOutcome::Interrupted));
 }
@@ -443,7 +443,7 @@ async fn an_empty_plan_writes_no_journal() {
         .unwrap();
     assert!(report.is_success());
     assert!(report.outcomes.is_empty());
-    assert!(journals(dir.path()).is_empty());
+    assert!(files_in(dir.path()).is_empty());
 }
 
 #[tokio::test]

@@ -338,7 +338,8 @@ fn rewrite_statement(s: &Value, dice: &mut Dice) -> Value {
     })
 }
 
-/// A rewrite that keeps the meaning (DOMAIN.md section 3).
+/// A rewrite that keeps the meaning (see "When two documents mean the same
+/// thing" in `docs/requirements.md`).
 fn rewrite_document(doc: &Value, seed: u64) -> Value {
     let mut dice = Dice(seed | 1);
     let Value::Object(m) = doc else {

@@ -2,7 +2,7 @@
 //! toolchain (cargo-fuzz needs nightly).
 //!
 //! It feeds random and mutated inputs, grown from a seed corpus of valid
-//! documents (`tests/fixtures/policy/*.json` and built-in ones), into
+//! documents (`tests/it/fixtures/policy/*.json` and built-in ones), into
 //! `PolicyDocument::parse` and `CorsConfiguration::parse`, and every document
 //! that parses through equivalence, evaluation, merge and the limit checks.
 //! Besides "no panic" it checks invariants: a parsed document is equivalent to
@@ -12,7 +12,7 @@
 //! Run it for a minute (what CI does):
 //!
 //! ```text
-//! FUZZ_SECONDS=60 cargo test --test policy_fuzz -- --ignored --nocapture
+//! FUZZ_SECONDS=60 cargo test --test it policy_fuzz -- --ignored --nocapture
 //! ```
 //!
 //! `FUZZ_SEED=N` replays a run; a failing input is printed, and also written
@@ -124,7 +124,7 @@ const TOKENS: &[&str] = &[
 
 fn corpus() -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
-    let dir = format!("{}/tests/fixtures/policy", env!("CARGO_MANIFEST_DIR"));
+    let dir = crate::support::fixture("policy");
     if let Ok(entries) = std::fs::read_dir(&dir) {
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
@@ -437,7 +437,7 @@ fn fuzz_smoke_run_finds_no_panic() {
 
 /// The CI fuzz run: `FUZZ_SECONDS` (default 60) of random and mutated inputs.
 #[test]
-#[ignore = "long-running: FUZZ_SECONDS=60 cargo test --test policy_fuzz -- --ignored --nocapture"]
+#[ignore = "long-running: FUZZ_SECONDS=60 cargo test --test it policy_fuzz -- --ignored --nocapture"]
 fn fuzz_parsers() {
     let seconds: u64 = std::env::var("FUZZ_SECONDS")
         .ok()

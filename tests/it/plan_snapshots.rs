@@ -5,11 +5,8 @@
 //! Filtered: KMS key ids (random UUIDs chosen by moto) and `sha256:` digests
 //! (they cover documents that name the key id, and the spec file's bytes).
 
-mod common;
-mod plan_support;
-
-use common::{LAMBDA_TRUST, cors_rule};
-use plan_support::*;
+use crate::support::*;
+use crate::support::{LAMBDA_TRUST, cors_rule};
 
 /// Replace what changes from run to run.
 fn filters() -> Vec<(&'static str, &'static str)> {
@@ -22,7 +19,7 @@ fn filters() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn snapshot_text_and_json(name: &str, account: &Account, example_file: &str) {
+fn snapshot_text_and_json(name: &str, account: &SeededServer, example_file: &str) {
     let spec = example(example_file);
     let text = plan(&account.moto, &spec, &[]).expect_code(0);
     let json = plan(&account.moto, &spec, &["--json"]).expect_code(0);
@@ -42,7 +39,7 @@ fn snapshot_text_and_json(name: &str, account: &Account, example_file: &str) {
 /// create, inline policies, an attachment, a key policy and CORS.
 #[test]
 fn kms_output_on_an_account_where_nothing_is_set_up() {
-    let account = Account::start(|s| async move { seed_nothing(&s).await });
+    let account = SeededServer::start(|s| async move { seed_nothing(&s).await });
     snapshot_text_and_json("kms_output_nothing_set_up", &account, "kms-output.toml");
 }
 
@@ -53,7 +50,7 @@ fn kms_output_on_an_account_where_nothing_is_set_up() {
 /// their diffs against what is there.
 #[test]
 fn shared_role_on_a_realistically_broken_account() {
-    let account = Account::start(|s| async move {
+    let account = SeededServer::start(|s| async move {
         let key_id = seed_nothing(&s).await;
         s.put_cors(INPUT, &[cors_rule(&["PUT"], &["https://app.example.com"])])
             .await;
@@ -74,9 +71,9 @@ fn shared_role_on_a_realistically_broken_account() {
 /// change.
 #[test]
 fn rekognition_with_a_deny_on_the_input() {
-    let account = Account::start(|s| async move {
+    let account = SeededServer::start(|s| async move {
         let key_id = seed_nothing(&s).await;
-        s.role(FLOW_ROLE, common::SAGEMAKER_TRUST).await;
+        s.role(FLOW_ROLE, crate::support::SAGEMAKER_TRUST).await;
         s.inline_policy(
             FLOW_ROLE,
             "deny-input-reads",

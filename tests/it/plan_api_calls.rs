@@ -1,15 +1,12 @@
 //! `plan --json` reports the API calls it made; with several buckets, roles,
 //! keys and callers sharing things, every read is made exactly as often as
-//! the rules say (DOMAIN.md section 5, and the reads `src/state.rs`
-//! documents): none twice, none unneeded.
-
-mod common;
-mod plan_support;
+//! the rules say ("Speed and scale" in `docs/requirements.md`, and the
+//! reads `src/state.rs` documents): none twice, none unneeded.
 
 use std::collections::BTreeMap;
 
-use common::{ACCOUNT_ID, LAMBDA_TRUST, SAGEMAKER_TRUST, cors_rule};
-use plan_support::*;
+use crate::support::*;
+use crate::support::{ACCOUNT_ID, LAMBDA_TRUST, SAGEMAKER_TRUST, cors_rule};
 
 const S3_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::calls-in-1/*"}]}"#;
 const LOGS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}"#;
@@ -70,7 +67,7 @@ uses = ["textract"]
 
 #[test]
 fn every_read_is_made_once_and_only_when_needed() {
-    let account = Account::start(|s| async move {
+    let account = SeededServer::start(|s| async move {
         for bucket in ["calls-in-1", "calls-in-2", "calls-both", "calls-out"] {
             s.bucket(bucket).await;
         }
@@ -93,7 +90,7 @@ fn every_read_is_made_once_and_only_when_needed() {
         // A caller's own policies never grant A2I's S3 needs: not read.
         let unrelated = s.managed_policy("CallsAppLogs", LOGS).await;
         s.attach_role_policy("calls-app", &unrelated).await;
-        let (key_id, _) = s.key(Some(&common::root_only_key_policy())).await;
+        let (key_id, _) = s.key(Some(&crate::support::root_only_key_policy())).await;
         s.alias("alias/calls-key", &key_id).await;
         key_id
     });
