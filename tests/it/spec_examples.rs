@@ -2,7 +2,6 @@
 //! comments announce.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
 use a2i_fix::model::PrincipalKind;
 use a2i_fix::requirements::{
@@ -10,12 +9,9 @@ use a2i_fix::requirements::{
 };
 use a2i_fix::spec::{self, Spec};
 
-const ACCOUNT: &str = "123456789012";
-const ML_APP: &str = "arn:aws:iam::123456789012:role/ml-app";
+use crate::support::{ACCOUNT_ID as ACCOUNT, EXAMPLES, plans_dir};
 
-fn plans_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("plans")
-}
+const ML_APP: &str = "arn:aws:iam::123456789012:role/ml-app";
 
 fn load(name: &str) -> (Spec, Needs) {
     let path = plans_dir().join(name);
@@ -69,17 +65,7 @@ fn every_example_in_plans_parses_and_is_covered_here() {
             found.insert(name);
         }
     }
-    let covered: BTreeSet<String> = [
-        "custom-task.toml",
-        "kms-output.toml",
-        "public-workforce.toml",
-        "rekognition.toml",
-        "shared-role.toml",
-        "textract.toml",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let covered: BTreeSet<String> = EXAMPLES.iter().map(|s| s.to_string()).collect();
     assert_eq!(found, covered, "a new example needs its own test below");
 }
 

@@ -2,8 +2,6 @@
 //! every error points at a line of the file, and errors name the right key
 //! and line wherever the mistake is.
 
-use std::path::Path;
-
 use a2i_fix::spec::{self, SpecError};
 use proptest::prelude::*;
 
@@ -34,9 +32,7 @@ fn parse_checked(text: &str) -> Result<spec::Spec, (usize, String)> {
 }
 
 fn example(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("plans")
-        .join(name);
+    let path = crate::support::example(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => panic!("{}: {e}", path.display()),

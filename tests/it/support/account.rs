@@ -47,6 +47,15 @@ fn sdk_rule(r: &aws_sdk_s3::types::CorsRule) -> CorsRule {
     }
 }
 
+fn attached_arns(policies: &[aws_sdk_iam::types::AttachedPolicy]) -> Doc {
+    Doc::Attached(
+        policies
+            .iter()
+            .filter_map(|p| p.policy_arn.clone())
+            .collect(),
+    )
+}
+
 /// The key of `target`'s document in an [`Account`].
 pub fn key_of(target: &Target) -> String {
     match target {
@@ -142,13 +151,7 @@ impl Account {
                 .expect("list attached role policies");
             m.insert(
                 format!("role {name} attached"),
-                Doc::Attached(
-                    attached
-                        .attached_policies()
-                        .iter()
-                        .filter_map(|p| p.policy_arn.clone())
-                        .collect(),
-                ),
+                attached_arns(attached.attached_policies()),
             );
         }
         let users = c
@@ -170,13 +173,7 @@ impl Account {
                 .expect("list attached user policies");
             m.insert(
                 format!("user {name} attached"),
-                Doc::Attached(
-                    attached
-                        .attached_policies()
-                        .iter()
-                        .filter_map(|p| p.policy_arn.clone())
-                        .collect(),
-                ),
+                attached_arns(attached.attached_policies()),
             );
         }
         let keys = c.kms.list_keys().send().await.expect("list keys");

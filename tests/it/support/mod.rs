@@ -91,11 +91,14 @@ pub const EXAMPLES: [&str; 6] = [
     "textract.toml",
 ];
 
+/// `plans/` at the repository root.
+pub fn plans_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plans")
+}
+
 /// `plans/NAME` at the repository root.
 pub fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("plans")
-        .join(name)
+    plans_dir().join(name)
 }
 
 /// `tests/it/fixtures/NAME`.
