@@ -1,0 +1,150 @@
+//! `plan --json` reports the API calls it made; with several buckets, roles,
+//! keys and callers sharing things, every read is made exactly as often as
+//! the rules say ("Speed and scale" in `docs/requirements.md`, and the
+//! reads `src/state.rs` documents): none twice, none unneeded.
+
+use std::collections::BTreeMap;
+
+use crate::support::*;
+use crate::support::{ACCOUNT_ID, LAMBDA_TRUST, SAGEMAKER_TRUST, cors_rule};
+
+const S3_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::calls-in-1/*"}]}"#;
+const LOGS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}"#;
+
+/// The spec: four flow definitions on three roles (one of them missing), one
+/// template preview, three callers (one of them also a flow role), two
+/// spellings of one key, a bucket that is both an input and an output, and
+/// inputs listed more than once.
+fn spec() -> String {
+    format!(
+        r#"account_id = "{ACCOUNT_ID}"
+
+[[flow_definition]]
+name = "alpha"
+role = "FlowA"
+input_buckets = ["calls-in-1", "calls-both"]
+output = "s3://calls-out/alpha/"
+kms_key = "alias/calls-key"
+
+[[flow_definition]]
+name = "beta"
+role = "FlowB"
+input_buckets = ["calls-in-2"]
+output = "s3://calls-both/beta/"
+kms_key = "arn:aws:kms:us-east-1:{ACCOUNT_ID}:alias/calls-key"
+
+[[flow_definition]]
+name = "gamma"
+role = "FlowA"
+input_buckets = ["calls-in-1"]
+output = "s3://calls-out/gamma/"
+kms_key = "alias/calls-key"
+
+[[flow_definition]]
+name = "delta"
+role = "FlowNew"
+input_buckets = ["calls-in-1"]
+output = "s3://calls-out/delta/"
+
+[[template_preview]]
+role = "PreviewRole"
+input_buckets = ["calls-in-2"]
+
+[[human_loop_caller]]
+principal = "arn:aws:iam::{ACCOUNT_ID}:role/FlowB"
+uses = ["custom"]
+
+[[human_loop_caller]]
+principal = "arn:aws:iam::{ACCOUNT_ID}:role/calls-app"
+uses = ["custom", "rekognition"]
+
+[[human_loop_caller]]
+principal = "arn:aws:iam::{ACCOUNT_ID}:user/calls-bot"
+uses = ["textract"]
+"#
+    )
+}
+
+#[test]
+fn every_read_is_made_once_and_only_when_needed() {
+    let account = SeededServer::start(|s| async move {
+        for bucket in ["calls-in-1", "calls-in-2", "calls-both", "calls-out"] {
+            s.bucket(bucket).await;
+        }
+        s.put_cors("calls-in-2", &[cors_rule(&["GET"], &["*"])])
+            .await;
+        s.role("FlowA", LAMBDA_TRUST).await;
+        s.inline_policy("FlowA", "read-some", S3_READ).await;
+        s.inline_policy("FlowA", "logs", LOGS).await;
+        s.role("FlowB", SAGEMAKER_TRUST).await;
+        s.inline_policy("FlowB", "logs", LOGS).await;
+        s.role("PreviewRole", SAGEMAKER_TRUST).await;
+        s.role("calls-app", LAMBDA_TRUST).await;
+        s.user("calls-bot").await;
+        let shared = s.managed_policy("SharedS3", S3_READ).await;
+        s.attach_role_policy("FlowA", &shared).await;
+        s.attach_role_policy("FlowB", &shared).await;
+        s.attach_role_policy("FlowB", FULL_ACCESS).await;
+        let preview = s.managed_policy("PreviewS3", S3_READ).await;
+        s.attach_role_policy("PreviewRole", &preview).await;
+        // A caller's own policies never grant A2I's S3 needs: not read.
+        let unrelated = s.managed_policy("CallsAppLogs", LOGS).await;
+        s.attach_role_policy("calls-app", &unrelated).await;
+        let (key_id, _) = s.key(Some(&crate::support::root_only_key_policy())).await;
+        s.alias("alias/calls-key", &key_id).await;
+        key_id
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a2i.toml");
+    std::fs::write(&path, spec()).expect("writing the spec");
+    let json = plan_json(&account.moto, &path);
+
+    let calls: BTreeMap<String, u64> = json["api_calls"]
+        .as_object()
+        .expect("api_calls object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("a count")))
+        .collect();
+
+    // Derived from the spec, one rule at a time:
+    let expected: BTreeMap<String, u64> = [
+        // Who the credentials are (account check, lockout check): once.
+        ("sts:GetCallerIdentity", 1),
+        // CORS of each distinct input bucket: calls-in-1, calls-both,
+        // calls-in-2 (listed five times in all, by flows and the preview).
+        ("s3:GetBucketCors", 3),
+        // Default encryption of each distinct bucket, input or output:
+        // calls-in-1, calls-both (input of alpha *and* output of beta: read
+        // once), calls-in-2, calls-out (three flows write there).
+        ("s3:GetBucketEncryption", 4),
+        // Each distinct role: FlowA (two flows), FlowB, FlowNew (missing),
+        // PreviewRole.
+        ("iam:GetRole", 4),
+        // Inline policy names of each role that exists: FlowA, FlowB,
+        // PreviewRole (FlowNew is missing: nothing to list).
+        ("iam:ListRolePolicies", 3),
+        // One read per inline policy: FlowA 2, FlowB 1, PreviewRole 0.
+        ("iam:GetRolePolicy", 3),
+        // Attachments of each existing role (FlowA, FlowB, PreviewRole) and
+        // of each caller role that is not one of them (calls-app); caller
+        // FlowB reuses its role read.
+        ("iam:ListAttachedRolePolicies", 4),
+        // Caller users: calls-bot.
+        ("iam:ListAttachedUserPolicies", 1),
+        // Each distinct managed policy attached to a role with S3 needs:
+        // SharedS3 (FlowA and FlowB: read once), AmazonAugmentedAIFullAccess
+        // (FlowB), PreviewS3 (PreviewRole). Not CallsAppLogs (a caller's).
+        ("iam:GetPolicy", 3),
+        ("iam:GetPolicyVersion", 3),
+        // Each distinct key reference: `alias/calls-key` (two flows) and
+        // its alias ARN.
+        ("kms:DescribeKey", 2),
+        // Each distinct key behind them: one.
+        ("kms:GetKeyPolicy", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    assert_eq!(calls, expected, "{json:#}");
+}
