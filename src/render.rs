@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use console::Style;
 use similar::{ChangeTag, TextDiff};
 
-use crate::plan::{Action, Change, Plan, Target};
+use crate::model::{Action, Target};
+use crate::plan::{Change, Plan};
 
 /// How to render text.
 #[derive(Debug, Clone, Copy, Default)]

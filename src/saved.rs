@@ -77,7 +77,7 @@ pub enum SavedPlanError {
     WrongRegion { planned: String, connected: String },
 }
 
-pub use crate::plan::plan_digest;
+use crate::plan::plan_digest;
 
 /// The saved-plan JSON text for `plan` (pretty, with a trailing newline).
 pub fn to_saved_json(plan: &Plan) -> String {

@@ -36,10 +36,7 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::model::{
-    Action, OWNED_POLICY_NAME, PrincipalKind, Target, address, digest, fingerprint,
-};
-
+use crate::model::{Action, Target, digest};
 use crate::requirements::Needs;
 use crate::state::AccountState;
 use builder::Builder;

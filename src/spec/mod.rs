@@ -109,9 +109,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-// Re-exported for callers that still name it `spec::PrincipalKind`; the
-// type is the model's.
-pub use crate::model::PrincipalKind;
+use crate::model::PrincipalKind;
 pub use kms_key::{KeyId, KmsKeyRef};
 pub use names::{
     AccountId, BucketName, BucketRule, GrammarError, IamNameRule, IamPrincipalArn, RoleName,
