@@ -22,9 +22,9 @@
 //! are in `docs/requirements.md`. Where AWS leaves a choice open, the choice
 //! made is written in each submodule's documentation, under "Decisions".
 //!
-//! Tests: `tests/policy_*.rs` (tables, realistic merges, property tests) and a
+//! Tests: `tests/it/policy_*.rs` (tables, realistic merges, property tests) and a
 //! fuzz driver for the parsers that runs on stable:
-//! `FUZZ_SECONDS=60 cargo test --test policy_fuzz -- --ignored --nocapture`.
+//! `FUZZ_SECONDS=60 cargo test --test it policy_fuzz -- --ignored --nocapture`.
 
 pub mod a2i;
 pub mod cors;

@@ -2,7 +2,7 @@
 //! file, line and key.
 //!
 //! The format is documented for users in README.md ("The spec file"); the
-//! examples in `plans/` are exercised by `tests/spec_examples.rs`. What each
+//! examples in `plans/` are exercised by `tests/it/spec_examples.rs`. What each
 //! table leads to (R1-R9) is in `docs/requirements.md` ("Requirements R1-R9")
 //! and in [`crate::requirements`].
 //!

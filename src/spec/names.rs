@@ -3,7 +3,7 @@
 //! Each `parse` gives either a value known to follow AWS's rules or a
 //! [`GrammarError`] that names the rule that failed. The error's text is the
 //! message users see after `file:line: key:`, so the wording here is pinned
-//! by `tests/spec_errors.rs`.
+//! by `tests/it/spec_errors.rs`.
 
 use std::fmt;
 
