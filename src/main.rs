@@ -128,10 +128,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // `| head` closing stdout is success for the commands that only read
+    // (as in ripgrep); for `apply` and `rollback` it is an error, because
+    // exit 0 would tell a pipeline that the changes were made.
+    let read_only = matches!(
+        cli.command,
+        Command::Validate(_) | Command::Plan(_) | Command::Show(_)
+    );
     match runtime.block_on(run(cli)) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
-            if is_broken_pipe(&err) {
+            if read_only && is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
@@ -144,7 +151,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `| head` closing stdout is not an error (as in ripgrep).
+/// Whether the error is stdout closed by its reader.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()

@@ -267,7 +267,9 @@ async fn execute_confirmed(
         writeln!(console.out)?;
         console.out.flush()?;
         if !apply::confirm_apply()? {
-            writeln!(console.out, "Apply cancelled. Nothing was written.")?;
+            // The outcome is what counts: a closed stdout must not turn a
+            // cancellation into an error that reads as a broken pipe.
+            let _ = writeln!(console.out, "Apply cancelled. Nothing was written.");
             return Ok(Outcome::Cancelled);
         }
     }
@@ -276,15 +278,19 @@ async fn execute_confirmed(
         options.interrupt = apply::Interrupt::on_ctrl_c();
     }
     writeln!(console.out)?;
+    // Once writes may have started, what happened in AWS decides the
+    // outcome: a report that cannot be printed (stdout closed) must not turn
+    // a failed apply into a success, nor a successful one into a failure.
     match apply::execute(clients, plan, &options).await {
         Ok(report) => {
-            write!(console.out, "{report}")?;
+            let _ = write!(console.out, "{report}");
+            let _ = console.out.flush();
             Ok(Outcome::Success)
         }
         Err(err) => match err.report() {
             Some(report) => {
-                write!(console.out, "{report}")?;
-                console.out.flush()?;
+                let _ = write!(console.out, "{report}");
+                let _ = console.out.flush();
                 // The report above is the whole story: returning `err` itself
                 // would print it a second time, on stderr.
                 Err(anyhow::anyhow!(

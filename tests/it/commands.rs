@@ -171,3 +171,57 @@ fn outcomes_map_to_the_documented_exit_codes() {
     assert_eq!(Outcome::ChangesPending.exit_code(), 2);
     assert_eq!(Outcome::Cancelled.exit_code(), 1);
 }
+
+/// stdout closed by its reader before anything is printed (`| head`): a
+/// command that only reads exits 0, as ripgrep does; `apply --yes` neither
+/// writes nor claims success, since exit 0 would tell a pipeline the changes
+/// were made.
+#[tokio::test]
+async fn a_closed_stdout_is_success_for_plan_but_an_error_for_apply() {
+    use std::process::Stdio;
+
+    let moto = Moto::start();
+    seed_textract_account(&moto).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = example("textract.toml");
+    let before = Account::read(&moto.clients().await).await;
+    let spec_arg = spec.to_str().expect("utf-8 path");
+    let backups = dir.path().join("backups");
+    let backups_arg = backups.to_str().expect("utf-8 path");
+    for (args, code) in [
+        (vec!["plan", "--spec", spec_arg], 0),
+        (
+            vec![
+                "apply",
+                "--yes",
+                "--spec",
+                spec_arg,
+                "--backup-dir",
+                backups_arg,
+            ],
+            1,
+        ),
+    ] {
+        let mut cmd = crate::support::a2i_fix_in(&moto, dir.path());
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("the binary starts");
+        // The reader goes away at once; the binary reads the account first.
+        drop(child.stdout.take());
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("join")
+            .expect("the binary ends");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = Account::read(&moto.clients().await).await;
+    assert_eq!(after.0, before.0, "nothing was written");
+    assert!(!backups.exists(), "no journal: no write was started");
+}
