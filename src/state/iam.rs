@@ -62,21 +62,20 @@ impl Reader<'_> {
     }
 
     async fn inline_policy_names(&self, role: &str) -> Result<Vec<String>, StateError> {
-        let mut items = self
+        // Page by page, each page one call under one permit: a page already
+        // fetched is never queued again behind other reads.
+        let mut pages = self
             .clients
             .iam
             .list_role_policies()
             .role_name(role)
             .into_paginator()
-            .items()
             .send();
         let mut names = Vec::new();
-        while let Some(name) = self.call(items.next()).await {
-            names.push(
-                name.map_err(|e| {
-                    call_error("iam", "ListRolePolicies", format!("role `{role}`"), e)
-                })?,
-            );
+        while let Some(page) = self.call(pages.next()).await {
+            let page = page
+                .map_err(|e| call_error("iam", "ListRolePolicies", format!("role `{role}`"), e))?;
+            names.extend(page.policy_names().iter().cloned());
         }
         Ok(names)
     }
@@ -118,49 +117,39 @@ impl Reader<'_> {
         let mut policies = Vec::new();
         match kind {
             PrincipalKind::Role => {
-                let mut items = self
+                let mut pages = self
                     .clients
                     .iam
                     .list_attached_role_policies()
                     .role_name(name)
                     .into_paginator()
-                    .items()
                     .send();
-                while let Some(item) = self.call(items.next()).await {
-                    match item {
-                        Ok(policy) => policies.push(attached(&policy)),
+                while let Some(page) = self.call(pages.next()).await {
+                    match page {
+                        Ok(page) => policies.extend(page.attached_policies().iter().map(attached)),
                         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
                         Err(e) => {
-                            return Err(call_error(
-                                "iam",
-                                "ListAttachedRolePolicies",
-                                format!("role `{name}`"),
-                                e,
-                            ));
+                            let what = format!("role `{name}`");
+                            return Err(call_error("iam", "ListAttachedRolePolicies", what, e));
                         }
                     }
                 }
             }
             PrincipalKind::User => {
-                let mut items = self
+                let mut pages = self
                     .clients
                     .iam
                     .list_attached_user_policies()
                     .user_name(name)
                     .into_paginator()
-                    .items()
                     .send();
-                while let Some(item) = self.call(items.next()).await {
-                    match item {
-                        Ok(policy) => policies.push(attached(&policy)),
+                while let Some(page) = self.call(pages.next()).await {
+                    match page {
+                        Ok(page) => policies.extend(page.attached_policies().iter().map(attached)),
                         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
                         Err(e) => {
-                            return Err(call_error(
-                                "iam",
-                                "ListAttachedUserPolicies",
-                                format!("user `{name}`"),
-                                e,
-                            ));
+                            let what = format!("user `{name}`");
+                            return Err(call_error("iam", "ListAttachedUserPolicies", what, e));
                         }
                     }
                 }
