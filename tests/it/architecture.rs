@@ -49,19 +49,33 @@ fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list `{}`: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
+/// Every file below `dir` (sorted) whose extension is one of `extensions`;
+/// a missing `dir` has none.
+fn files_below(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
         if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            files_below(&path, extensions, out);
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e))
+        {
             out.push(path);
         }
     }
+}
+
+/// Every Rust file of the library and binary.
+fn rust_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    files_below(&src_dir(), &["rs"], &mut files);
+    assert!(!files.is_empty(), "no Rust file under `src/`");
+    files
 }
 
 /// The top-level module a file under `src/` belongs to (`None` for the crate
@@ -128,8 +142,7 @@ fn crate_uses(text: &str) -> BTreeSet<String> {
 
 /// Every edge `module -> used module` in the library.
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let mut files = Vec::new();
-    rust_files(&src_dir(), &mut files);
+    let files = rust_files();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let Some(module) = top_module(&file) else {
@@ -231,8 +244,7 @@ fn the_checker_sees_uses_and_ignores_comments() {
 
 #[test]
 fn no_code_file_is_longer_than_a_reader_can_hold() {
-    let mut files = Vec::new();
-    rust_files(&src_dir(), &mut files);
+    let files = rust_files();
     let mut long = Vec::new();
     for file in files {
         let name = file
@@ -264,7 +276,11 @@ fn the_repository_speaks_only_of_itself() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in ["src", "tests", "scripts", "docs", "benches", "plans"] {
-        collect_text_files(&root.join(dir), &mut files);
+        files_below(
+            &root.join(dir),
+            &["rs", "sh", "md", "toml", "py", "json", "snap"],
+            &mut files,
+        );
     }
     files.push(root.join("README.md"));
     let issue = ["issue", " "].concat();
@@ -291,22 +307,4 @@ fn the_repository_speaks_only_of_itself() {
         "these lines refer to documents or work items outside the repository; state the fact or point to docs/:\n{}",
         found.join("\n")
     );
-}
-
-fn collect_text_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_text_files(&path, out);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["rs", "sh", "md", "toml", "py", "json", "snap"].contains(&e))
-        {
-            out.push(path);
-        }
-    }
 }
