@@ -4,8 +4,6 @@
 //! terminal on stdin and no `--yes`, apply refuses instead of hanging or
 //! reading a stray line of a pipe as consent.
 
-use std::io::IsTerminal;
-
 /// Whether apply must ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -29,11 +27,6 @@ pub fn confirmation(yes: bool, stdin_is_terminal: bool) -> Result<Confirmation, 
         (false, true) => Ok(Confirmation::Ask),
         (false, false) => Err(NoTerminal),
     }
-}
-
-/// [`confirmation`] for this process's stdin.
-pub fn confirmation_for_stdin(yes: bool) -> Result<Confirmation, NoTerminal> {
-    confirmation(yes, std::io::stdin().is_terminal())
 }
 
 /// Print `question` and Terraform's explanation on stderr and read an

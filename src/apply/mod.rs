@@ -49,20 +49,9 @@
 //!   applied and converged, [`ApplyError::Incomplete`] (carrying the report)
 //!   otherwise, so the CLI exits 1 either way and still prints the report.
 //!
-//! Wiring, for the CLI (`apply [FILE]`, `rollback JOURNAL`):
-//!
-//! ```text
-//! clients  = aws::connect(..); identity = apply::identify(&clients)
-//! plan     = fresh: plan::build_plan(..)
-//!            saved: saved::load_saved_plan(FILE) + saved::check_account(&plan, &identity.account_id, &clients.region)
-//!            rollback: apply::rollback::plan_from_journal(JOURNAL, &clients, &identity)
-//! render the plan; no changes -> say so, exit 0
-//! unless --dry-run: apply::confirmation_for_stdin(yes)? -> Skip | Ask (apply::confirm_apply()? must be true)
-//! options  = ApplyOptions::new(identity) + backup_dir, dry_run, expected_account_id (spec), saved_plan (FILE)
-//! options.interrupt = Interrupt::on_ctrl_c()   // after the prompt, so Ctrl-C at the prompt still quits
-//! apply::execute(&clients, &plan, &options): Ok(report) -> print it, exit 0;
-//!   Err(e) -> print e.report() if any (else e), exit 1
-//! ```
+//! The commands that call [`execute`] (`apply [FILE]`, `rollback JOURNAL`:
+//! load or build the plan, show it, confirm, then execute) are in
+//! `crate::commands`.
 //!
 //! Files: `order` (the API call of each change and the write order),
 //! `guards` (steps 1-3), `write` (the SDK calls of step 5), `verify`
@@ -87,10 +76,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-pub use confirm::{
-    Confirmation, NoTerminal, confirm, confirm_apply, confirmation, confirmation_for_stdin,
-    is_approval,
-};
+pub use confirm::{Confirmation, NoTerminal, confirm, confirm_apply, confirmation, is_approval};
 pub use guards::{Refusal, StaleResource};
 pub use interrupt::Interrupt;
 pub use order::{PlannedCall, ordered_calls};
