@@ -23,7 +23,7 @@ use crate::{apply, requirements, saved, spec, state};
 
 mod progress;
 
-pub use progress::Spinner;
+use progress::Spinner;
 
 /// How a command that did not fail ended; the binary maps it to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
