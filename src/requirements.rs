@@ -93,6 +93,9 @@ pub struct Needs {
     pub cors: BTreeMap<String, Vec<Because>>,
     /// Output buckets (existence and default-encryption warning).
     pub output_buckets: BTreeSet<String>,
+    /// Bucket -> the roles that read or write its objects (R2, R3, R9): the
+    /// roles its default SSE-KMS key and its bucket policy concern.
+    pub bucket_roles: BTreeMap<String, BTreeSet<String>>,
     /// By role name.
     pub roles: BTreeMap<String, RoleNeeds>,
     /// By key ref as written.
@@ -120,6 +123,11 @@ pub fn derive(spec: &Spec) -> Needs {
                 "R2",
                 &by,
             );
+            needs
+                .bucket_roles
+                .entry(bucket.clone())
+                .or_default()
+                .insert(flow.role.name.clone());
         }
         add(
             role.write.entry(flow.output.write_resource()).or_default(),
@@ -127,6 +135,11 @@ pub fn derive(spec: &Spec) -> Needs {
             &by,
         );
         needs.output_buckets.insert(flow.output.bucket.clone());
+        needs
+            .bucket_roles
+            .entry(flow.output.bucket.clone())
+            .or_default()
+            .insert(flow.role.name.clone());
         if let Some(key) = &flow.kms_key {
             let entry = needs.keys.entry(key.clone()).or_insert_with(|| KeyNeeds {
                 key_ref: key.clone(),
@@ -151,6 +164,11 @@ pub fn derive(spec: &Spec) -> Needs {
                 "R9",
                 &by,
             );
+            needs
+                .bucket_roles
+                .entry(bucket.clone())
+                .or_default()
+                .insert(preview.role.name.clone());
         }
     }
 

@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::PlanError;
+use super::boundary::Limit;
 use super::builder::{Builder, limit_err, parse_doc, requirement_ids, who};
 use super::sids::place;
 use crate::model::Target;
 use crate::policy::{self, LabeledDocument, PolicyDocument, Requirement, Verdict, a2i, limits};
 use crate::requirements::{KeyNeeds, Needs};
-use crate::state::{KeyState, RoleState};
+use crate::state::{KeyState, RoleState, is_aws_managed_alias};
 
 impl Builder<'_> {
     /// R5 for every key the spec names.
@@ -75,7 +76,10 @@ impl Builder<'_> {
         let what = format!("the key policy of KMS key `{}`", key.key_ref);
         let key_doc = parse_doc(&what, &existing.policy)?;
         let label = format!("key policy of {}", existing.key_id);
-        let mut unmet = Vec::new();
+        // The roles A2I's statement serves (met or not, but never one held
+        // back by a Deny or a condition), and whether any is unmet.
+        let mut serves = Vec::new();
+        let mut unmet = false;
         let mut reasons = Vec::new();
         let mut because = Vec::new();
         for (role_name, why) in &key.roles {
@@ -116,13 +120,30 @@ impl Builder<'_> {
                 reason = deny_reason;
             }
             let rid = requirement_ids(why).join(", ");
-            if self.needs_grant(&subject, &rid, &verdict, &reason) {
-                unmet.push(arn);
+            // So does the role's permissions boundary, which must also
+            // allow the actions.
+            if let Some(role) = self.state.roles.get(role_name).and_then(Option::as_ref) {
+                match self.boundary_limit(role, &a2i::KMS_ACTIONS, &existing.arn) {
+                    Limit::Allows => {}
+                    Limit::Denies(deny, deny_reason) => {
+                        verdict = deny;
+                        reason = deny_reason;
+                    }
+                    Limit::DoesNotAllow(message) => {
+                        self.warn(subject.clone(), Some(&rid), format!("{rid}: {message}."));
+                    }
+                }
+            }
+            if matches!(verdict, Verdict::Met { .. }) {
+                serves.push(arn);
+            } else if self.needs_grant(&subject, &rid, &verdict, &reason) {
+                serves.push(arn);
+                unmet = true;
                 reasons.push(format!("{rid} ({}): {reason}", who(why)));
                 because.extend(why.iter().cloned());
             }
         }
-        if unmet.is_empty() {
+        if !unmet {
             return Ok(());
         }
         let statement = place(
@@ -130,8 +151,7 @@ impl Builder<'_> {
             a2i::SID_KMS,
             &a2i::KMS_ACTIONS,
             true,
-            false,
-            unmet,
+            serves,
             a2i::key_statement,
         );
         let merged = policy::merge_statements(&key_doc, &[statement]);
@@ -251,49 +271,69 @@ impl Builder<'_> {
         ))
     }
 
-    /// R5 for keys the spec does not name: a bucket A2I reads or writes that
-    /// encrypts with SSE-KMS under another key needs that key too, and
-    /// a2i-fix only warns.
+    /// R5 for a bucket's default SSE-KMS key: every role that reads or
+    /// writes the bucket's objects must be able to use that key. It is
+    /// covered when the spec makes each of those roles a user of the same
+    /// key (resolved to its key id, whatever spelling); an AWS managed key
+    /// (`aws/s3`) needs nothing, since its key policy lets every principal
+    /// of the account use it through S3. Anything else is a warning:
+    /// a2i-fix does not grant keys the spec does not name.
     pub(super) fn warn_bucket_encryption(&mut self, needs: &Needs) {
-        let covered: BTreeSet<&str> = needs
-            .keys
-            .keys()
-            .map(String::as_str)
-            .chain(
-                self.state
-                    .keys
-                    .values()
-                    .flat_map(|k| [k.key_id.as_str(), k.arn.as_str()]),
-            )
-            .collect();
-        let buckets: BTreeSet<&str> = needs
-            .cors
-            .keys()
-            .map(String::as_str)
-            .chain(needs.output_buckets.iter().map(String::as_str))
-            .collect();
-        for bucket in buckets {
-            let Some(enc) = self
-                .state
+        let state = self.state;
+        // key id -> the roles the spec makes users of it.
+        let mut users: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for key in needs.keys.values() {
+            if let Some(k) = state.keys.get(&key.key_ref) {
+                users
+                    .entry(k.key_id.as_str())
+                    .or_default()
+                    .extend(key.roles.keys().map(String::as_str));
+            }
+        }
+        for (bucket, roles) in &needs.bucket_roles {
+            let Some(enc) = state
                 .buckets
                 .get(bucket)
                 .and_then(|b| b.encryption.as_ref())
             else {
                 continue;
             };
-            if !enc.algorithm.starts_with("aws:kms") {
+            // Without a key id, SSE-KMS uses the AWS managed key `aws/s3`.
+            let Some(key) = enc.kms_key_id.as_deref() else {
+                continue;
+            };
+            if !enc.algorithm.starts_with("aws:kms") || is_aws_managed_alias(key) {
                 continue;
             }
-            let Some(key) = &enc.kms_key_id else { continue };
-            let short = key.rsplit('/').next().unwrap_or(key);
-            if covered.contains(key.as_str()) || covered.contains(short) {
+            let spec_key = state
+                .keys
+                .values()
+                .find(|k| k.key_ref == key || k.key_id == key || k.arn == key);
+            let key_id = match (spec_key, state.bucket_keys.get(key)) {
+                (Some(k), _) => Some(k.key_id.as_str()),
+                (None, Some(k)) if k.aws_managed => continue,
+                (None, Some(k)) => Some(k.key_id.as_str()),
+                (None, None) => None,
+            };
+            let granted = key_id.and_then(|id| users.get(id));
+            let uncovered: Vec<&str> = roles
+                .iter()
+                .map(String::as_str)
+                .filter(|r| !granted.is_some_and(|g| g.contains(r)))
+                .collect();
+            if uncovered.is_empty() {
                 continue;
             }
+            let names = uncovered
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             self.warn(
                 format!("bucket `{bucket}`"),
                 Some("R5"),
                 format!(
-                    "bucket `{bucket}` encrypts new objects with SSE-KMS key `{key}`, which the spec does not cover: the flow role must be allowed to use that key. Add it as `kms_key` of the flow definition (for the output bucket) or grant the role `kms:Decrypt` / `kms:GenerateDataKey` on it."
+                    "bucket `{bucket}` encrypts new objects with SSE-KMS key `{key}`, and role(s) {names} that read or write it are not made users of that key by the spec: each must be allowed to use it. Add it as `kms_key` of the flow definition writing to the bucket, or grant the role(s) `kms:Decrypt` / `kms:GenerateDataKey` on it."
                 ),
             );
         }

@@ -10,6 +10,7 @@
 //! - `key`: the KMS key policies (R5), one change per key;
 //! - `cors`: the CORS configuration of the input buckets (R1);
 //! - `sids`: where A2I's statement goes when a statement with its Sid exists;
+//! - `boundary`: what a role's permissions boundary lets through;
 //! - `builder`: what every step shares: the collected changes and warnings,
 //!   and how a verdict becomes a change or a warning.
 //!
@@ -20,16 +21,14 @@
 //!   would widen access the owner restricted on purpose, and an Allow cannot
 //!   beat a Deny anyway.
 //! - A2I's S3 grants go into one inline policy per role,
-//!   [`OWNED_POLICY_NAME`]; other inline policies are never changed. When the
-//!   owned policy already has one of A2I's statements (same Sid), the new
-//!   statement keeps every resource or principal the old one listed, so a
-//!   grant the tool made earlier is never silently narrowed. That holds only
-//!   for a statement of A2I's shape (an unconditional Allow of exactly A2I's
-//!   actions). In a key policy, a same-Sid statement that is anything else
-//!   is someone else's and is left alone, and A2I's goes under
-//!   `<Sid>A2IFix`, so that no principal is ever given actions the owner did
-//!   not give it; the same holds for the trust policy. In the owned inline
-//!   policy such a statement was edited by hand and is replaced.
+//!   [`OWNED_POLICY_NAME`]; other inline policies are never changed.
+//! - A2I's statement is built from every need it serves plus everything it
+//!   granted before, so a later plan never narrows a grant an earlier apply
+//!   made (only `rollback` takes one back). A statement under A2I's Sid that
+//!   is not of A2I's shape (someone else's, or A2I's own edited by hand, in
+//!   any document) is left exactly as it is, and A2I's goes under the next
+//!   free fallback Sid (`sids`). Needs held back by a Deny or a condition
+//!   are never added to A2I's statement.
 //! - A KMS key grant is also met when the key policy delegates to IAM (an
 //!   unconditional Allow of the actions to the account root) and the role's
 //!   own policies allow the actions on the key.
@@ -41,6 +40,7 @@ use crate::requirements::Needs;
 use crate::state::AccountState;
 use builder::Builder;
 
+mod boundary;
 mod builder;
 mod caller;
 mod cors;
@@ -114,6 +114,10 @@ pub enum PlanError {
         "{what} is not a valid policy document: {message}; fix or remove it in the account, then run a2i-fix again"
     )]
     BrokenDocument { what: String, message: String },
+    #[error(
+        "the credentials in use are for the `{partition}` partition (`{caller}`): a2i-fix supports the `aws` partition only, since the grants it writes and the AWS managed policies it attaches are named in `aws`; use credentials for an account in `aws`"
+    )]
+    Partition { partition: String, caller: String },
     #[error("{0}")]
     Missing(String),
     #[error("{0}")]
@@ -129,6 +133,15 @@ pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Resul
         return Err(PlanError::WrongAccount {
             expected: expected.clone(),
             actual: state.account_id.clone(),
+        });
+    }
+    if let Some(partition) = state.caller_arn.split(':').nth(1)
+        && state.caller_arn.starts_with("arn:")
+        && partition != "aws"
+    {
+        return Err(PlanError::Partition {
+            partition: partition.to_string(),
+            caller: state.caller_arn.clone(),
         });
     }
     let mut b = Builder::new(state);

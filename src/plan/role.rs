@@ -4,6 +4,7 @@
 //! policies are read, never changed.
 
 use super::PlanError;
+use super::boundary::Limit;
 use super::builder::{Builder, limit_err, parse_doc, requirement_ids, who};
 use super::sids::{place, place_trust};
 use crate::model::{OWNED_POLICY_NAME, Target};
@@ -106,46 +107,57 @@ impl Builder<'_> {
                 docs.push((what.clone(), parse_doc(&what, &managed.document)?));
             }
         }
-        if let Some(boundary) = &existing.permissions_boundary
-            && (!role.read.is_empty() || !role.write.is_empty())
-        {
-            self.warn(
-                subject.to_string(),
-                None,
-                format!(
-                    "role `{}` has the permissions boundary `{boundary}`: it must also allow {}, or A2I is denied whatever the role's policies say. a2i-fix does not change boundaries.",
-                    role.name,
-                    boundary_needs(role)
-                ),
-            );
-        }
         let labeled: Vec<LabeledDocument<'_>> = docs
             .iter()
             .map(|(label, document)| LabeledDocument { label, document })
             .collect();
-        let mut unmet_read = Vec::new();
-        let mut unmet_write = Vec::new();
+        // Per action: the resources A2I's statement serves (met or not, but
+        // never one held back by a Deny or a condition) and whether any of
+        // them is unmet.
+        let mut grants = [(Vec::new(), false), (Vec::new(), false)];
         let mut reasons = Vec::new();
         let mut because = Vec::new();
-        for (action, wanted, unmet) in [
-            (READ_ACTION, &role.read, &mut unmet_read),
-            (WRITE_ACTION, &role.write, &mut unmet_write),
-        ] {
+        for ((action, wanted), (serves, unmet)) in
+            [(READ_ACTION, &role.read), (WRITE_ACTION, &role.write)]
+                .into_iter()
+                .zip(grants.iter_mut())
+        {
             for (resource, why) in wanted {
                 let req = Requirement::Identity {
                     action: action.to_string(),
                     resource: resource.clone(),
                 };
-                let decision = policy::evaluate(&req, &labeled, &self.state.account_id);
+                let mut decision = policy::evaluate(&req, &labeled, &self.state.account_id);
                 let rid = requirement_ids(why).join(", ");
-                if self.needs_grant(subject, &rid, &decision.verdict, &decision.reason) {
-                    unmet.push(resource.clone());
-                    reasons.push(format!("{} ({}): {}", rid, who(why), decision.reason));
-                    because.extend(why.iter().cloned());
+                match self.boundary_limit(existing, &[action], resource) {
+                    Limit::Allows => {}
+                    Limit::Denies(verdict, reason) => {
+                        decision.verdict = verdict;
+                        decision.reason = reason;
+                    }
+                    Limit::DoesNotAllow(message) => {
+                        self.warn(
+                            subject.to_string(),
+                            Some(&rid),
+                            format!("{rid}: {message}."),
+                        );
+                    }
+                }
+                match &decision.verdict {
+                    policy::Verdict::Met { .. } => serves.push(resource.clone()),
+                    verdict => {
+                        if self.needs_grant(subject, &rid, verdict, &decision.reason) {
+                            serves.push(resource.clone());
+                            *unmet = true;
+                            reasons.push(format!("{} ({}): {}", rid, who(why), decision.reason));
+                            because.extend(why.iter().cloned());
+                        }
+                    }
                 }
             }
         }
-        if unmet_read.is_empty() && unmet_write.is_empty() {
+        let [(read, read_unmet), (write, write_unmet)] = grants;
+        if !read_unmet && !write_unmet {
             return Ok(());
         }
         let owned_text = existing
@@ -164,25 +176,23 @@ impl Builder<'_> {
             None => PolicyDocument::empty(),
         };
         let mut additions = Vec::new();
-        if !unmet_read.is_empty() {
+        if read_unmet {
             additions.push(place(
                 &owned,
                 a2i::SID_READ_INPUT,
                 &[READ_ACTION],
                 false,
-                true,
-                unmet_read,
+                read,
                 a2i::read_input_statement,
             ));
         }
-        if !unmet_write.is_empty() {
+        if write_unmet {
             additions.push(place(
                 &owned,
                 a2i::SID_WRITE_OUTPUT,
                 &[WRITE_ACTION],
                 false,
-                true,
-                unmet_write,
+                write,
                 a2i::write_output_statement,
             ));
         }
@@ -283,18 +293,6 @@ impl Builder<'_> {
         self.inline.push(change);
         Ok(())
     }
-}
-
-/// What a permissions boundary must allow for a role, in words.
-fn boundary_needs(role: &RoleNeeds) -> String {
-    let mut parts = Vec::new();
-    if !role.read.is_empty() {
-        parts.push(format!("`{READ_ACTION}` on the input"));
-    }
-    if !role.write.is_empty() {
-        parts.push(format!("`{WRITE_ACTION}` on the output"));
-    }
-    parts.join(" and ")
 }
 
 fn document_with(statements: &[Statement]) -> PolicyDocument {

@@ -84,6 +84,12 @@ impl KmsKeyRef {
                 partition: partition.to_string(),
             });
         }
+        if partition != "aws" {
+            return Err(GrammarError::OtherPartition {
+                value: value(),
+                partition: partition.to_string(),
+            });
+        }
         if !is_region(region) {
             return Err(GrammarError::Region {
                 value: value(),

@@ -28,6 +28,10 @@ pub enum GrammarError {
         "`{value}`: unknown partition `{partition}` (expected `aws`, `aws-cn` or `aws-us-gov`)"
     )]
     UnknownPartition { value: String, partition: String },
+    #[error(
+        "`{value}`: only the `aws` partition is supported (not `{partition}`): the grants a2i-fix writes and the AWS managed policies it attaches are named in `aws`; run a2i-fix against an account in the `aws` partition"
+    )]
+    OtherPartition { value: String, partition: String },
     #[error("`{value}`: `{account}` is not a 12-digit account id")]
     ArnAccount { value: String, account: String },
     #[error(
@@ -55,10 +59,6 @@ pub enum GrammarError {
     ArnName { value: String, rule: IamNameRule },
     #[error("`{value}`: `{path}` is not a valid IAM path")]
     IamPath { value: String, path: String },
-    #[error(
-        "`{value}`: only the `aws` partition is supported for roles (the grants use `arn:aws:s3:::`)"
-    )]
-    RolePartition { value: String },
     #[error("`{value}` is not a role ARN (expected `arn:aws:iam::ACCOUNT:role/NAME`)")]
     NotARoleArn { value: String },
     #[error(
@@ -348,6 +348,12 @@ impl IamArn {
                 partition: partition.to_string(),
             });
         }
+        if partition != "aws" {
+            return Err(GrammarError::OtherPartition {
+                value: value(),
+                partition: partition.to_string(),
+            });
+        }
         if service == "sts" && resource.starts_with("assumed-role/") {
             return Err(GrammarError::Session {
                 value: value(),
@@ -440,11 +446,6 @@ impl IamPrincipalArn {
     /// role are `arn:aws:s3:::...`).
     pub fn parse_role(s: &str) -> Result<Self, GrammarError> {
         let arn = IamArn::parse(s)?;
-        if arn.partition != "aws" {
-            return Err(GrammarError::RolePartition {
-                value: s.to_string(),
-            });
-        }
         if arn.kind != "role" {
             return Err(GrammarError::NotARoleArn {
                 value: s.to_string(),

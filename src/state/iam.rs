@@ -158,6 +158,73 @@ impl Reader<'_> {
         Ok(Some(policies))
     }
 
+    /// A user's or role's inline policies (name, decoded text), for a
+    /// caller whose own policies must be judged.
+    pub(super) async fn principal_inline_policies(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let names = match kind {
+            PrincipalKind::Role => self.inline_policy_names(name).await?,
+            PrincipalKind::User => {
+                let mut pages = self
+                    .clients
+                    .iam
+                    .list_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .send();
+                let mut names = Vec::new();
+                while let Some(page) = self.call(pages.next()).await {
+                    let page = page.map_err(|e| {
+                        call_error("iam", "ListUserPolicies", format!("user `{name}`"), e)
+                    })?;
+                    names.extend(page.policy_names().iter().cloned());
+                }
+                names
+            }
+        };
+        let documents = try_join_all(names.iter().map(|policy| async move {
+            match kind {
+                PrincipalKind::Role => self.inline_policy(name, policy).await,
+                PrincipalKind::User => self.user_inline_policy(name, policy).await,
+            }
+        }))
+        .await?;
+        Ok(names
+            .into_iter()
+            .zip(documents)
+            .filter_map(|(n, d)| d.map(|d| (n, d)))
+            .collect())
+    }
+
+    async fn user_inline_policy(
+        &self,
+        user: &str,
+        policy_name: &str,
+    ) -> Result<Option<String>, StateError> {
+        let request = self
+            .clients
+            .iam
+            .get_user_policy()
+            .user_name(user)
+            .policy_name(policy_name);
+        match self.call(request.send()).await {
+            Ok(out) => decode(out.policy_document(), || {
+                format!("inline policy `{policy_name}` of user `{user}`")
+            })
+            .map(Some),
+            Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(call_error(
+                "iam",
+                "GetUserPolicy",
+                format!("inline policy `{policy_name}` of user `{user}`"),
+                e,
+            )),
+        }
+    }
+
     /// Everything about one role; `None` when it does not exist.
     pub(super) async fn role(&self, name: &str) -> Result<Option<RoleState>, StateError> {
         let Some(role) = self.get_role(name).await? else {
@@ -254,6 +321,7 @@ impl Reader<'_> {
             kind,
             name: name.to_string(),
             attached_policies,
+            inline_policies: Vec::new(),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::try_join_all;
 
 use super::errors::{call_error, code};
-use super::{KeyState, Reader, StateError};
+use super::{BucketKey, BucketState, KeyState, Reader, StateError};
 
 impl Reader<'_> {
     async fn describe_key(
@@ -96,4 +96,52 @@ impl Reader<'_> {
         }
         Ok(keys)
     }
+
+    /// DescribeKey for each key a bucket's default encryption names that
+    /// the spec's keys do not already describe. An `alias/aws/...` name is
+    /// an AWS managed key without a call. A key that cannot be described
+    /// (gone, or not visible to these credentials) is left out: the planner
+    /// then warns about it as a key it cannot judge.
+    pub(super) async fn bucket_keys(
+        &self,
+        buckets: &[BucketState],
+        spec_keys: &BTreeMap<String, KeyState>,
+    ) -> Result<BTreeMap<String, BucketKey>, StateError> {
+        let known = |k: &str| {
+            is_aws_managed_alias(k)
+                || spec_keys
+                    .values()
+                    .any(|s| s.key_ref == k || s.key_id == k || s.arn == k)
+        };
+        let refs: BTreeSet<&str> = buckets
+            .iter()
+            .filter_map(|b| b.encryption.as_ref())
+            .filter(|e| e.algorithm.starts_with("aws:kms"))
+            .filter_map(|e| e.kms_key_id.as_deref())
+            .filter(|k| !known(k))
+            .collect();
+        let described = try_join_all(refs.into_iter().map(|r| async move {
+            match self.describe_key(r).await {
+                Ok(meta) => Ok(Some((
+                    r.to_string(),
+                    BucketKey {
+                        key_id: meta.key_id.clone(),
+                        arn: meta.arn.clone().unwrap_or_default(),
+                        aws_managed: meta.key_manager
+                            == Some(aws_sdk_kms::types::KeyManagerType::Aws),
+                    },
+                ))),
+                Err(StateError::KeyNotFound { .. } | StateError::AccessDenied { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }))
+        .await?;
+        Ok(described.into_iter().flatten().collect())
+    }
+}
+
+/// `alias/aws/...` or an alias ARN `arn:...:alias/aws/...`: an AWS managed
+/// key's alias (AWS reserves the `aws/` prefix).
+pub fn is_aws_managed_alias(key: &str) -> bool {
+    key.starts_with("alias/aws/") || key.contains(":alias/aws/")
 }

@@ -52,6 +52,7 @@ use crate::requirements::Needs;
 
 use errors::call_error;
 pub use errors::{StateError, iam_action};
+pub use kms::is_aws_managed_alias;
 pub use s3::cors_text;
 
 /// How many API calls may be in flight at once.
@@ -71,6 +72,17 @@ pub struct BucketState {
     pub cors: Option<CorsConfiguration>,
     /// `None`: no default encryption configured (or not read).
     pub encryption: Option<BucketEncryption>,
+    /// The bucket policy's text; `None`: the bucket has no policy.
+    pub policy: Option<String>,
+}
+
+/// A KMS key a bucket's default encryption names, as DescribeKey told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketKey {
+    pub key_id: String,
+    pub arn: String,
+    /// `KeyManager == AWS` (e.g. `aws/s3`).
+    pub aws_managed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +132,10 @@ pub struct CallerState {
     pub kind: PrincipalKind,
     pub name: String,
     pub attached_policies: Vec<AttachedPolicy>,
+    /// Inline policy name -> document text; read only when some managed
+    /// policy the caller needs is not attached (to judge whether its own
+    /// policies already allow what that policy grants), else empty.
+    pub inline_policies: Vec<(String, String)>,
 }
 
 /// Everything `plan` needs to know about the account, as plain data.
@@ -132,12 +148,19 @@ pub struct AccountState {
     pub buckets: BTreeMap<String, BucketState>,
     /// By role name; `None`: the role does not exist.
     pub roles: BTreeMap<String, Option<RoleState>>,
-    /// Default versions of managed policies attached to the roles, by ARN.
+    /// Default versions of managed policies, by ARN: those attached to the
+    /// roles, the roles' permissions boundaries, and, for a caller that
+    /// lacks a managed policy it needs, its attached policies and the
+    /// needed ones.
     pub managed_policies: BTreeMap<String, ManagedPolicy>,
     /// By key ref as written in the spec.
     pub keys: BTreeMap<String, KeyState>,
     /// By principal ARN.
     pub callers: BTreeMap<String, CallerState>,
+    /// The keys bucket default encryptions name that the spec does not,
+    /// by the key id or ARN as the bucket names it (`alias/aws/...` names
+    /// are known to be AWS managed without a call and are not here).
+    pub bucket_keys: BTreeMap<String, BucketKey>,
     /// Number of API calls made, by operation (`iam:GetRole`, ...).
     pub api_calls: BTreeMap<String, u64>,
 }
@@ -214,24 +237,25 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         .values()
         .filter(|c| is_read_as_role(c.kind, &c.name))
     {
-        let attached_policies = match roles.get(&need.name).and_then(Option::as_ref) {
-            Some(role) => role.attached_policies.clone(),
-            // A missing flow role is planned as a create: as a caller it
-            // then starts with nothing attached. A role a2i-fix will not
-            // create is a missing caller.
-            None if needs
-                .roles
-                .get(&need.name)
-                .is_some_and(|r| r.create_if_missing) =>
-            {
-                Vec::new()
-            }
-            None => {
-                return Err(StateError::CallerNotFound {
-                    arn: need.arn.clone(),
-                });
-            }
-        };
+        let (attached_policies, inline_policies) =
+            match roles.get(&need.name).and_then(Option::as_ref) {
+                Some(role) => (role.attached_policies.clone(), role.inline_policies.clone()),
+                // A missing flow role is planned as a create: as a caller it
+                // then starts with nothing attached. A role a2i-fix will not
+                // create is a missing caller.
+                None if needs
+                    .roles
+                    .get(&need.name)
+                    .is_some_and(|r| r.create_if_missing) =>
+                {
+                    (Vec::new(), Vec::new())
+                }
+                None => {
+                    return Err(StateError::CallerNotFound {
+                        arn: need.arn.clone(),
+                    });
+                }
+            };
         callers.insert(
             need.arn.clone(),
             CallerState {
@@ -239,23 +263,60 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
                 kind: PrincipalKind::Role,
                 name: need.name.clone(),
                 attached_policies,
+                inline_policies,
             },
         );
     }
 
-    // Managed policies that could grant a role its S3 needs, each read once.
-    let managed: BTreeSet<&str> = needs
-        .roles
+    // Callers lacking a managed policy they need: their own inline policies
+    // (a caller read as a flow role has them already), to judge whether
+    // what they have already allows what the missing policy grants.
+    let lacking: Vec<&CallerState> = callers
         .values()
-        .filter(|n| !n.read.is_empty() || !n.write.is_empty())
-        .filter_map(|n| roles.get(&n.name).and_then(Option::as_ref))
-        .flat_map(|r| r.attached_policies.iter().map(|p| p.arn.as_str()))
+        .filter(|c| lacks_needed_policy(c, needs))
         .collect();
-    let managed_policies = try_join_all(managed.into_iter().map(|arn| reader.managed_policy(arn)))
-        .await?
-        .into_iter()
-        .map(|p| (p.arn.clone(), p))
-        .collect();
+    let inline = try_join_all(
+        lacking
+            .iter()
+            .filter(|c| !is_read_as_role(c.kind, &c.name))
+            .map(|c| async {
+                let policies = reader.principal_inline_policies(c.kind, &c.name).await?;
+                Ok::<_, StateError>((c.arn.clone(), policies))
+            }),
+    );
+
+    // Managed policies, each read once: those that could grant a role its
+    // S3 or KMS needs, the roles' boundaries, and for a lacking caller its
+    // attached policies and the ones it lacks.
+    let mut managed: BTreeSet<&str> = BTreeSet::new();
+    for need in needs.roles.values() {
+        let Some(role) = roles.get(&need.name).and_then(Option::as_ref) else {
+            continue;
+        };
+        let uses_key = needs
+            .keys
+            .values()
+            .any(|k| k.roles.contains_key(&need.name));
+        if !need.read.is_empty() || !need.write.is_empty() || uses_key {
+            managed.extend(role.attached_policies.iter().map(|p| p.arn.as_str()));
+            managed.extend(role.permissions_boundary.as_deref());
+        }
+    }
+    for caller in &lacking {
+        managed.extend(caller.attached_policies.iter().map(|p| p.arn.as_str()));
+        if let Some(need) = needs.callers.get(&caller.arn) {
+            managed.extend(need.policies.keys().map(String::as_str));
+        }
+    }
+    let managed = try_join_all(managed.into_iter().map(|arn| reader.managed_policy(arn)));
+    let bucket_keys = reader.bucket_keys(&buckets, &keys);
+    let (managed, inline, bucket_keys) = futures::try_join!(managed, inline, bucket_keys)?;
+    let managed_policies = managed.into_iter().map(|p| (p.arn.clone(), p)).collect();
+    for (arn, policies) in inline {
+        if let Some(caller) = callers.get_mut(&arn) {
+            caller.inline_policies = policies;
+        }
+    }
 
     Ok(AccountState {
         account_id,
@@ -266,7 +327,17 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         managed_policies,
         keys,
         callers,
+        bucket_keys,
         api_calls: clients.counter.snapshot(),
+    })
+}
+
+/// Whether a caller lacks a managed policy it needs (by attachment).
+fn lacks_needed_policy(caller: &CallerState, needs: &Needs) -> bool {
+    needs.callers.get(&caller.arn).is_some_and(|need| {
+        need.policies
+            .keys()
+            .any(|arn| !caller.attached_policies.iter().any(|p| &p.arn == arn))
     })
 }
 

@@ -1,5 +1,6 @@
-//! S3 reads: a bucket's CORS configuration (input buckets only) and its
-//! default encryption, which also proves the bucket exists.
+//! S3 reads: a bucket's CORS configuration (input buckets only), its
+//! default encryption, which also proves the bucket exists, and its bucket
+//! policy, whose Denies can block what A2I does.
 
 use crate::policy::{CorsConfiguration, CorsRule};
 
@@ -93,22 +94,52 @@ impl Reader<'_> {
         }
     }
 
-    /// An input bucket: CORS and encryption; an output bucket: encryption
-    /// only.
+    /// The bucket policy's text; `None` when the bucket has none.
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, StateError> {
+        match self
+            .call(self.clients.s3.get_bucket_policy().bucket(bucket).send())
+            .await
+        {
+            Ok(out) => Ok(out.policy),
+            Err(e) => match code(&e) {
+                Some("NoSuchBucketPolicy") => Ok(None),
+                Some("NoSuchBucket") => Err(StateError::BucketNotFound {
+                    bucket: bucket.to_string(),
+                }),
+                _ => Err(call_error(
+                    "s3",
+                    "GetBucketPolicy",
+                    format!("bucket `{bucket}`"),
+                    e,
+                )),
+            },
+        }
+    }
+
+    /// An input bucket: CORS, encryption and policy; an output bucket:
+    /// encryption and policy.
     pub(super) async fn bucket(
         &self,
         bucket: &str,
         input: bool,
     ) -> Result<BucketState, StateError> {
-        let (cors, encryption) = if input {
-            futures::try_join!(self.bucket_cors(bucket), self.bucket_encryption(bucket))?
-        } else {
-            (None, self.bucket_encryption(bucket).await?)
+        let cors = async {
+            if input {
+                self.bucket_cors(bucket).await
+            } else {
+                Ok(None)
+            }
         };
+        let (cors, encryption, policy) = futures::try_join!(
+            cors,
+            self.bucket_encryption(bucket),
+            self.bucket_policy(bucket)
+        )?;
         Ok(BucketState {
             name: bucket.to_string(),
             cors,
             encryption,
+            policy,
         })
     }
 }
