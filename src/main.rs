@@ -107,7 +107,9 @@ struct PlanArgs {
     /// Print the plan as one versioned JSON document.
     #[arg(long)]
     json: bool,
-    /// Exit 2 when there are changes, 0 when there are none, 1 on error.
+    /// Exit 0 when every need is met and nothing changes, 2 when there are
+    /// changes, 3 when there are none but needs are left unmet that no
+    /// change can meet (the plan's warnings), 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
     /// Also save the plan to FILE, for a later `apply FILE`.

@@ -32,16 +32,22 @@ pub enum Outcome {
     Success,
     /// `plan --detailed-exitcode` found changes.
     ChangesPending,
+    /// `plan --detailed-exitcode` found nothing to change, but needs are
+    /// left unmet that no change a2i-fix makes can meet (the plan's
+    /// warnings: a Deny, a boundary, a condition, a disabled key...).
+    NeedsUnmet,
     /// The user did not approve; nothing was written.
     Cancelled,
 }
 
 impl Outcome {
-    /// The process exit code: 0, 2 for pending changes, 1 when cancelled.
+    /// The process exit code: 0, 2 for pending changes, 3 for needs no
+    /// change can meet, 1 when cancelled.
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Success => 0,
             Outcome::ChangesPending => 2,
+            Outcome::NeedsUnmet => 3,
             Outcome::Cancelled => 1,
         }
     }
@@ -167,8 +173,13 @@ pub async fn plan(
             out.display()
         )?;
     }
+    // Pending changes come first: apply them, and the next plan tells
+    // whether needs are still left unmet.
     if options.detailed_exitcode && !plan.changes.is_empty() {
         return Ok(Outcome::ChangesPending);
+    }
+    if options.detailed_exitcode && !plan.warnings.is_empty() {
+        return Ok(Outcome::NeedsUnmet);
     }
     Ok(Outcome::Success)
 }

@@ -121,8 +121,12 @@ fn every_read_is_made_once_and_only_when_needed() {
         // PreviewRole.
         ("iam:GetRole", 4),
         // Inline policy names of each role that exists: FlowA, FlowB,
-        // PreviewRole (FlowNew is missing: nothing to list).
-        ("iam:ListRolePolicies", 3),
+        // PreviewRole (FlowNew is missing: nothing to list); and of caller
+        // calls-app, which lacks managed policies it needs, so its own
+        // policies are judged (FlowB lacks nothing).
+        ("iam:ListRolePolicies", 4),
+        // Likewise for caller user calls-bot (no inline policy to read).
+        ("iam:ListUserPolicies", 1),
         // One read per inline policy: FlowA 2, FlowB 1, PreviewRole 0.
         ("iam:GetRolePolicy", 3),
         // Attachments of each existing role (FlowA, FlowB, PreviewRole) and
@@ -133,14 +137,20 @@ fn every_read_is_made_once_and_only_when_needed() {
         ("iam:ListAttachedUserPolicies", 1),
         // Each distinct managed policy attached to a role with S3 needs:
         // SharedS3 (FlowA and FlowB: read once), AmazonAugmentedAIFullAccess
-        // (FlowB), PreviewS3 (PreviewRole). Not CallsAppLogs (a caller's).
-        ("iam:GetPolicy", 3),
-        ("iam:GetPolicyVersion", 3),
+        // (FlowB), PreviewS3 (PreviewRole); CallsAppLogs, attached to
+        // calls-app, which lacks policies; and the policies callers lack,
+        // to know what they grant: AmazonAugmentedAIIntegratedAPIAccess
+        // (calls-app and calls-bot: read once; FullAccess is read already).
+        ("iam:GetPolicy", 5),
+        ("iam:GetPolicyVersion", 5),
         // Each distinct key reference: `alias/calls-key` (two flows) and
         // its alias ARN.
         ("kms:DescribeKey", 2),
         // Each distinct key behind them: one.
         ("kms:GetKeyPolicy", 1),
+        // The policy of each distinct bucket, input or output, whose Denies
+        // can block A2I.
+        ("s3:GetBucketPolicy", 4),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

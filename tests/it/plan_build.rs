@@ -42,6 +42,10 @@ fn needs() -> Needs {
     };
     key.roles.insert("A2IFlowRole".into(), because("R5"));
     n.keys.insert("alias/a2i-output".into(), key);
+    for bucket in ["acme-a2i-input", "acme-a2i-output"] {
+        n.bucket_roles
+            .insert(bucket.into(), ["A2IFlowRole".to_string()].into());
+    }
     let mut policies = BTreeMap::new();
     policies.insert(
         a2i_fix::requirements::POLICY_FULL_ACCESS.to_string(),
@@ -102,6 +106,7 @@ fn broken_state() -> AccountState {
             name: "acme-a2i-input".into(),
             cors: Some(unrelated_cors()),
             encryption: None,
+            policy: None,
         },
     );
     s.buckets.insert(
@@ -110,6 +115,7 @@ fn broken_state() -> AccountState {
             name: "acme-a2i-output".into(),
             cors: None,
             encryption: None,
+            policy: None,
         },
     );
     s.roles
@@ -132,6 +138,7 @@ fn broken_state() -> AccountState {
             kind: PrincipalKind::Role,
             name: "ml-app".into(),
             attached_policies: vec![],
+            inline_policies: vec![],
         },
     );
     s
@@ -370,18 +377,84 @@ fn too_many_managed_policies_is_an_error() {
     assert!(err.contains("10"), "{err}");
 }
 
-#[test]
-fn sse_kms_bucket_with_uncovered_key_warns() {
+fn with_input_encryption(key: &str) -> AccountState {
     let mut s = fixed_state();
     s.buckets.get_mut("acme-a2i-input").unwrap().encryption =
         Some(a2i_fix::state::BucketEncryption {
             algorithm: "aws:kms".into(),
-            kms_key_id: Some(format!("arn:aws:kms:us-east-1:{ACCT}:key/other")),
+            kms_key_id: Some(key.into()),
         });
+    s
+}
+
+#[test]
+fn sse_kms_bucket_with_uncovered_key_warns() {
+    let s = with_input_encryption(&format!("arn:aws:kms:us-east-1:{ACCT}:key/other"));
     let plan = build_plan(&needs(), &s, "").unwrap();
     assert!(plan.changes.is_empty());
     assert_eq!(plan.warnings.len(), 1);
     assert!(plan.warnings[0].subject.contains("acme-a2i-input"));
+    assert!(plan.warnings[0].message.contains("`A2IFlowRole`"));
+}
+
+#[test]
+fn sse_kms_bucket_keys_the_roles_use_or_aws_manages_need_nothing() {
+    let spec_key_arn =
+        format!("arn:aws:kms:us-east-1:{ACCT}:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+    for key in [
+        "alias/a2i-output".to_string(),
+        "1234abcd-12ab-34cd-56ef-1234567890ab".to_string(),
+        spec_key_arn,
+        "alias/aws/s3".to_string(),
+        format!("arn:aws:kms:us-east-1:{ACCT}:alias/aws/s3"),
+    ] {
+        let plan = build_plan(&needs(), &with_input_encryption(&key), "").unwrap();
+        assert!(plan.warnings.is_empty(), "{key}: {:?}", plan.warnings);
+    }
+    // A key id the bucket names that DescribeKey said is AWS managed.
+    let mut s = with_input_encryption("aaaa1111-12ab-34cd-56ef-1234567890ab");
+    s.bucket_keys.insert(
+        "aaaa1111-12ab-34cd-56ef-1234567890ab".into(),
+        a2i_fix::state::BucketKey {
+            key_id: "aaaa1111-12ab-34cd-56ef-1234567890ab".into(),
+            arn: format!("arn:aws:kms:us-east-1:{ACCT}:key/aaaa1111-12ab-34cd-56ef-1234567890ab"),
+            aws_managed: true,
+        },
+    );
+    assert!(build_plan(&needs(), &s, "").unwrap().warnings.is_empty());
+}
+
+#[test]
+fn an_alias_arn_is_compared_as_an_alias_not_by_its_last_segment() {
+    // `alias/team/a2i-output` ends like the spec's key's alias but is
+    // another alias: not covered.
+    let s = with_input_encryption(&format!(
+        "arn:aws:kms:us-east-1:{ACCT}:alias/team/a2i-output"
+    ));
+    let plan = build_plan(&needs(), &s, "").unwrap();
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+}
+
+#[test]
+fn a_bucket_key_covers_only_the_roles_the_spec_makes_its_users() {
+    let mut n = needs();
+    n.bucket_roles
+        .get_mut("acme-a2i-input")
+        .unwrap()
+        .insert("A2IPreviewRole".into());
+    let plan = build_plan(&n, &with_input_encryption("alias/a2i-output"), "").unwrap();
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(plan.warnings[0].message.contains("`A2IPreviewRole`"));
+    assert!(!plan.warnings[0].message.contains("`A2IFlowRole`"));
+}
+
+#[test]
+fn credentials_of_another_partition_are_refused_before_planning() {
+    let mut s = broken_state();
+    s.caller_arn = format!("arn:aws-us-gov:iam::{ACCT}:user/admin");
+    let err = build_plan(&needs(), &s, "").unwrap_err().to_string();
+    assert!(err.contains("`aws-us-gov` partition"), "{err}");
+    assert!(err.contains("`aws` partition only"), "{err}");
 }
 
 #[test]

@@ -198,8 +198,9 @@ fn a2i_statement_changed_by_hand_is_kept_and_a2i_grants_beside_it() {
 }
 
 #[test]
-fn warnings_alone_are_not_changes_for_the_exit_code() {
-    // rekognition.toml fully met, except that a Deny blocks the input read.
+fn needs_no_change_can_meet_have_their_own_exit_code() {
+    // rekognition.toml fully met, except that a Deny blocks the input read:
+    // not a pending change (2), not "all met" (0), but 3.
     let account = SeededServer::start(|s| async move {
         let key_id = seed_nothing(&s).await;
         s.put_cors(INPUT, &[crate::support::cors_rule(&["GET"], &["*"])])
@@ -230,7 +231,9 @@ fn warnings_alone_are_not_changes_for_the_exit_code() {
         &example("rekognition.toml"),
         &["--detailed-exitcode"],
     )
-    .expect_code(0);
+    .expect_code(3);
+    // Without the flag the exit code stays 0.
+    plan(&account.moto, &example("rekognition.toml"), &[]).expect_code(0);
     // Not "up to date": a Deny still blocks A2I, and the output must say so.
     assert!(
         run.stdout.contains(

@@ -654,16 +654,17 @@ mod partially_right_plans_only_what_is_missing {
 /// explicit Deny of `s3:GetObject` on the input, and the preview role has a
 /// Deny of `s3:GetObject` on every `acme-a2i-*` bucket under a condition.
 /// The other problems a plan cannot fix are there too: the flow role has a
-/// permissions boundary, the output bucket encrypts with a KMS key no example
-/// names, and `acme-a2i-receipts` with the examples' own key (covered, so no
-/// warning for it).
+/// permissions boundary that allows S3 but denies every KMS action, the
+/// output bucket encrypts with a KMS key no example names, and
+/// `acme-a2i-receipts` with the examples' own key (covered for the flow
+/// role that uses that key, not for the preview role that reads the bucket).
 async fn seed_blocked_by_deny(s: crate::support::Seed) -> String {
     let key_id = seed_nothing(&s).await;
     s.role(FLOW_ROLE, crate::support::LAMBDA_TRUST).await;
     let boundary = s
         .managed_policy(
             "A2IBoundary",
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Sid":"NoKeys","Effect":"Deny","Action":"kms:*","Resource":"*"}]}"#,
         )
         .await;
     s.c.iam
@@ -785,24 +786,45 @@ fn a_deny_is_a_warning_not_a_change(example_file: &str) {
         );
     }
 
-    // The boundary and the uncovered default encryption: one warning each,
-    // with what to do; the covered encryption of acme-a2i-receipts: none.
+    // The boundary allows S3, so no S3 need is blocked by it; its Deny on
+    // KMS blocks R5 for every example that names a key, and is said there.
     let all = json["warnings"].as_array().expect("a warnings list");
-    let boundary: Vec<&Value> = all
-        .iter()
-        .filter(|w| w["subject"] == "role `A2IFlowRole`" && w["requirement"].is_null())
-        .collect();
-    assert_eq!(boundary.len(), 1, "{json:#}");
-    assert!(str_of(&boundary[0]["message"]).contains("A2IBoundary"));
+    assert!(
+        all.iter()
+            .all(|w| !(str_of(&w["message"]).contains("A2IBoundary") && w["requirement"] != "R5")),
+        "{json:#}"
+    );
+    let key_subject = format!("KMS key `{KEY_ALIAS}`");
+    let boundary = warnings_about(&json, &key_subject, "R5");
+    if matches!(example_file, "kms-output.toml" | "shared-role.toml") {
+        assert_eq!(boundary.len(), 1, "{json:#}");
+        assert!(boundary[0].contains("A2IBoundary"), "{}", boundary[0]);
+        assert!(boundary[0].contains("explicit Deny"), "{}", boundary[0]);
+        assert!(
+            changes(&json).iter().all(|c| !c["address"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("aws_kms_key_policy")),
+            "{json:#}"
+        );
+    } else {
+        assert!(boundary.is_empty(), "{json:#}");
+    }
+    // The uncovered default encryption: one warning, with what to do.
     let encryption = warnings_about(&json, "bucket `acme-a2i-output`", "R5");
     assert_eq!(encryption.len(), 1, "{json:#}");
     assert!(encryption[0].contains("SSE-KMS"), "{}", encryption[0]);
     assert!(encryption[0].contains("kms_key"), "{}", encryption[0]);
-    assert!(
-        all.iter()
-            .all(|w| w["subject"] != "bucket `acme-a2i-receipts`"),
-        "{json:#}"
-    );
+    // acme-a2i-receipts: its key is the flow role's own, so only the preview
+    // role that reads it is not covered.
+    let receipts = warnings_about(&json, "bucket `acme-a2i-receipts`", "R5");
+    if example_file == "shared-role.toml" {
+        assert_eq!(receipts.len(), 1, "{json:#}");
+        assert!(receipts[0].contains("`A2IPreviewRole`"), "{}", receipts[0]);
+        assert!(!receipts[0].contains("`A2IFlowRole`"), "{}", receipts[0]);
+    } else {
+        assert!(receipts.is_empty(), "{json:#}");
+    }
     // Every warning is printed in the text plan too.
     let printed = text.stdout.matches("Warning: ").count();
     assert_eq!(printed, all.len(), "{}", text.stdout);

@@ -214,18 +214,23 @@ async fn exactly_the_needed_calls_are_made_each_once() {
         .await
         .expect("read_state");
 
+    // The callers lack the managed policy they need: their own policies
+    // (alice: ListUserPolicies; ml-app: ListRolePolicies; RoleA: read as a
+    // flow role already) and the needed policy's document are read.
     let expected = calls(&[
-        ("iam:GetPolicy", 1),
-        ("iam:GetPolicyVersion", 1),
+        ("iam:GetPolicy", 2),
+        ("iam:GetPolicyVersion", 2),
         ("iam:GetRole", 3),
         ("iam:GetRolePolicy", 4),
         ("iam:ListAttachedRolePolicies", 3),
         ("iam:ListAttachedUserPolicies", 1),
-        ("iam:ListRolePolicies", 2),
+        ("iam:ListRolePolicies", 3),
+        ("iam:ListUserPolicies", 1),
         ("kms:DescribeKey", 2),
         ("kms:GetKeyPolicy", 1),
         ("s3:GetBucketCors", 3),
         ("s3:GetBucketEncryption", 4),
+        ("s3:GetBucketPolicy", 4),
         ("sts:GetCallerIdentity", 1),
     ]);
     assert_eq!(state.api_calls, expected);
