@@ -16,6 +16,7 @@ mod architecture;
 mod cli_apply;
 mod cli_errors;
 mod commands;
+mod judge_account;
 mod plan_api_calls;
 mod plan_build;
 mod plan_cases;

@@ -240,7 +240,8 @@ async fn exactly_the_needed_calls_are_made_each_once() {
         "nothing counted after the snapshot"
     );
 
-    assert_eq!(state.managed_policies.len(), 1);
+    // RoleA's attached policy, and the FullAccess policy the callers lack.
+    assert_eq!(state.managed_policies.len(), 2);
     assert_eq!(state.keys["alias/out"].policy, state.keys[&key_id].policy);
     assert_eq!(state.keys["alias/out"].key_id, key_id);
     let role_a = state.roles["RoleA"].as_ref().expect("RoleA exists");
