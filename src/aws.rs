@@ -8,7 +8,21 @@
 //!   default chains would otherwise spend seconds probing IMDS on a machine
 //!   that is not an EC2 instance. On EC2 the probe answers in milliseconds.
 //!   (See `docs/requirements.md#speed-and-scale`.)
-//! - The SDK's own retries stay on, in standard mode.
+//! - **Retries.** The SDK's own retries stay on. The user's settings win:
+//!   `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS`, or `retry_mode` / `max_attempts`
+//!   in the profile. When none is set (the loaded settings are the SDK's
+//!   defaults), a2i-fix uses its own, built for IAM's low per-account rate
+//!   limits: IAM in adaptive mode (client-side rate limiting once throttled)
+//!   with [`IAM_MAX_ATTEMPTS`] attempts and backoff up to 20 s; S3, KMS and
+//!   STS in standard mode with [`OTHER_MAX_ATTEMPTS`] attempts.
+//! - **Retry partitions.** Each [`connect`] gets retry partitions of its own,
+//!   one per service, so the retry budget and rate limiter one connection
+//!   (one account) drains never slows another in the same process.
+//! - **Timeouts.** Every attempt and every operation (all its attempts) has
+//!   a deadline ([`AwsOptions::attempt_timeout`],
+//!   [`AwsOptions::operation_timeout`]; defaults [`ATTEMPT_TIMEOUT`],
+//!   [`OPERATION_TIMEOUT`]), so a stalled connection ends with an error
+//!   naming the call instead of waiting forever.
 //! - [`ApiCounter`] counts **operations**, not attempts: an interceptor records
 //!   each operation once when it starts (`read_before_serialization`: once per
 //!   execution, after the operation's metadata is known; `read_before_execution`
@@ -17,12 +31,15 @@
 //!   paginated listing is its own operation. This is what the plan reports.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::config::retry::RetryPartition;
 use aws_sdk_s3::config::{
     ConfigBag, Intercept, ProvideCredentials, RuntimeComponents, SharedCredentialsProvider,
 };
@@ -32,6 +49,15 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 /// How long resolving the region and the credentials may take in all.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_millis(1800);
+
+/// Attempts per IAM call when the user configured none.
+pub const IAM_MAX_ATTEMPTS: u32 = 10;
+/// Attempts per S3, KMS or STS call when the user configured none.
+pub const OTHER_MAX_ATTEMPTS: u32 = 6;
+/// Default deadline of one attempt of a call.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default deadline of a call, all its attempts and backoffs included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What to tell a user who has no credentials configured.
 pub const CREDENTIALS_HELP: &str = "configure credentials with `AWS_ACCESS_KEY_ID` and \
@@ -49,6 +75,34 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Deadline of one attempt of a call; [`ATTEMPT_TIMEOUT`] when `None`.
+    pub attempt_timeout: Option<Duration>,
+    /// Deadline of a call with all its retries; [`OPERATION_TIMEOUT`] when
+    /// `None`.
+    pub operation_timeout: Option<Duration>,
+    /// How many reads may be in flight per service;
+    /// [`Concurrency::default`] when `None`.
+    pub concurrency: Option<Concurrency>,
+}
+
+/// How many reads may be in flight at once, per service. IAM's control
+/// plane throttles first (roughly 15 requests a second per account and
+/// API), so it is kept narrow; S3 and KMS reads have far higher limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    pub iam: usize,
+    pub s3: usize,
+    pub kms: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency {
+            iam: 4,
+            s3: 16,
+            kms: 16,
+        }
+    }
 }
 
 /// Counts API calls by operation name (`s3:GetBucketCors`, ...).
@@ -75,6 +129,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub region: String,
     pub counter: ApiCounter,
+    /// Reads in flight per service (see [`Concurrency`]).
+    pub concurrency: Concurrency,
 }
 
 /// Build the clients. Fails within about two seconds, with a message on how
@@ -197,10 +253,14 @@ async fn build(
     region: Region,
     credentials: SharedCredentialsProvider,
 ) -> anyhow::Result<Clients> {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
+        .operation_timeout(options.operation_timeout.unwrap_or(OPERATION_TIMEOUT))
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
         .credentials_provider(credentials)
-        .retry_config(aws_config::retry::RetryConfig::standard());
+        .timeout_config(timeouts);
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
@@ -210,18 +270,29 @@ async fn build(
     let config = loader.load().await;
     let counter = ApiCounter::default();
     let interceptor = CountOperations(counter.clone());
+    let retries = Retries::for_config(&config);
+    let partition = next_partition();
+    let part = |service: &str| RetryPartition::new(format!("a2i-fix-{partition}-{service}"));
 
     let s3_config = aws_sdk_s3::config::Builder::from(&config)
         .force_path_style(custom_s3_endpoint(options, &config))
+        .retry_config(retries.other.clone())
+        .retry_partition(part("s3"))
         .interceptor(interceptor.clone())
         .build();
     let iam_config = aws_sdk_iam::config::Builder::from(&config)
+        .retry_config(retries.iam)
+        .retry_partition(part("iam"))
         .interceptor(interceptor.clone())
         .build();
     let kms_config = aws_sdk_kms::config::Builder::from(&config)
+        .retry_config(retries.other.clone())
+        .retry_partition(part("kms"))
         .interceptor(interceptor.clone())
         .build();
     let sts_config = aws_sdk_sts::config::Builder::from(&config)
+        .retry_config(retries.other)
+        .retry_partition(part("sts"))
         .interceptor(interceptor)
         .build();
     let region = config
@@ -235,7 +306,52 @@ async fn build(
         sts: aws_sdk_sts::Client::from_conf(sts_config),
         region,
         counter,
+        concurrency: options.concurrency.unwrap_or_default(),
     })
+}
+
+/// The retry settings of each client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retries {
+    pub iam: RetryConfig,
+    pub other: RetryConfig,
+}
+
+impl Retries {
+    /// The user's settings when there are any (environment or profile, as
+    /// loaded into `config`), else a2i-fix's defaults.
+    pub fn for_config(config: &SdkConfig) -> Retries {
+        let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let loaded = config.retry_config().cloned();
+        let user_set = env_set("AWS_RETRY_MODE")
+            || env_set("AWS_MAX_ATTEMPTS")
+            || loaded
+                .as_ref()
+                .is_some_and(|r| *r != RetryConfig::standard());
+        match loaded {
+            Some(user) if user_set => Retries {
+                iam: user.clone(),
+                other: user,
+            },
+            _ => Retries::defaults(),
+        }
+    }
+
+    /// a2i-fix's own: IAM adaptive with more attempts, the rest standard.
+    pub fn defaults() -> Retries {
+        Retries {
+            iam: RetryConfig::adaptive()
+                .with_max_attempts(IAM_MAX_ATTEMPTS)
+                .with_max_backoff(Duration::from_secs(20)),
+            other: RetryConfig::standard().with_max_attempts(OTHER_MAX_ATTEMPTS),
+        }
+    }
+}
+
+/// A number of its own for each connection's retry partitions.
+fn next_partition() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Records `service:Operation` once per operation (not per retry attempt).

@@ -33,6 +33,28 @@ struct Global {
     /// (default: `AWS_ENDPOINT_URL`). S3 then uses path-style addressing.
     #[arg(long, global = true)]
     endpoint_url: Option<String>,
+    /// Seconds one attempt of an AWS call may take before it is abandoned
+    /// (and retried, within the call's own deadline).
+    #[arg(long, global = true, env = "A2I_FIX_ATTEMPT_TIMEOUT", value_name = "SECONDS",
+          value_parser = seconds, default_value = "20")]
+    attempt_timeout: std::time::Duration,
+    /// Seconds an AWS call may take with all its retries before it fails,
+    /// naming the call.
+    #[arg(long, global = true, env = "A2I_FIX_OPERATION_TIMEOUT", value_name = "SECONDS",
+          value_parser = seconds, default_value = "120")]
+    operation_timeout: std::time::Duration,
+    /// How many IAM reads may be in flight at once (IAM throttles first).
+    #[arg(long, global = true, env = "A2I_FIX_IAM_CONCURRENCY", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64), default_value = "4")]
+    iam_concurrency: u16,
+    /// How many S3 reads may be in flight at once.
+    #[arg(long, global = true, env = "A2I_FIX_S3_CONCURRENCY", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
+    s3_concurrency: u16,
+    /// How many KMS reads may be in flight at once.
+    #[arg(long, global = true, env = "A2I_FIX_KMS_CONCURRENCY", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
+    kms_concurrency: u16,
     /// Never colour the output (colour is only used on a terminal, and never
     /// when `NO_COLOR` is set).
     #[arg(long, global = true)]
@@ -172,7 +194,26 @@ fn connection(global: &Global) -> commands::Connection {
         profile: global.profile.clone(),
         region: global.region.clone(),
         endpoint_url: global.endpoint_url.clone(),
+        attempt_timeout: Some(global.attempt_timeout),
+        operation_timeout: Some(global.operation_timeout),
+        concurrency: Some(a2i_fix::aws::Concurrency {
+            iam: usize::from(global.iam_concurrency),
+            s3: usize::from(global.s3_concurrency),
+            kms: usize::from(global.kms_concurrency),
+        }),
     })
+}
+
+/// A whole number of seconds from 1 to 3600.
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of seconds"))?;
+    if !(1..=3600).contains(&n) {
+        return Err(format!("{n} is out of range: give 1 to 3600 seconds"));
+    }
+    Ok(std::time::Duration::from_secs(n))
 }
 
 fn write_options(args: &WriteArgs) -> commands::WriteOptions {

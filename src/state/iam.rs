@@ -39,7 +39,7 @@ impl Reader<'_> {
         name: &str,
     ) -> Result<Option<aws_sdk_iam::types::Role>, StateError> {
         match self
-            .call(self.clients.iam.get_role().role_name(name).send())
+            .call_iam(self.clients.iam.get_role().role_name(name).send())
             .await
         {
             Ok(out) => Ok(out.role),
@@ -72,7 +72,7 @@ impl Reader<'_> {
             .into_paginator()
             .send();
         let mut names = Vec::new();
-        while let Some(page) = self.call(pages.next()).await {
+        while let Some(page) = self.call_iam(pages.next()).await {
             let page = page
                 .map_err(|e| call_error("iam", "ListRolePolicies", format!("role `{role}`"), e))?;
             names.extend(page.policy_names().iter().cloned());
@@ -92,7 +92,7 @@ impl Reader<'_> {
             .get_role_policy()
             .role_name(role)
             .policy_name(policy_name);
-        match self.call(request.send()).await {
+        match self.call_iam(request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of role `{role}`")
             })
@@ -124,7 +124,7 @@ impl Reader<'_> {
                     .role_name(name)
                     .into_paginator()
                     .send();
-                while let Some(page) = self.call(pages.next()).await {
+                while let Some(page) = self.call_iam(pages.next()).await {
                     match page {
                         Ok(page) => policies.extend(page.attached_policies().iter().map(attached)),
                         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
@@ -143,7 +143,7 @@ impl Reader<'_> {
                     .user_name(name)
                     .into_paginator()
                     .send();
-                while let Some(page) = self.call(pages.next()).await {
+                while let Some(page) = self.call_iam(pages.next()).await {
                     match page {
                         Ok(page) => policies.extend(page.attached_policies().iter().map(attached)),
                         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
@@ -176,7 +176,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 let mut names = Vec::new();
-                while let Some(page) = self.call(pages.next()).await {
+                while let Some(page) = self.call_iam(pages.next()).await {
                     let page = page.map_err(|e| {
                         call_error("iam", "ListUserPolicies", format!("user `{name}`"), e)
                     })?;
@@ -210,7 +210,7 @@ impl Reader<'_> {
             .get_user_policy()
             .user_name(user)
             .policy_name(policy_name);
-        match self.call(request.send()).await {
+        match self.call_iam(request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of user `{user}`")
             })
@@ -263,7 +263,7 @@ impl Reader<'_> {
     pub(super) async fn managed_policy(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
         let resource = || format!("managed policy `{arn}`");
         let policy = self
-            .call(self.clients.iam.get_policy().policy_arn(arn).send())
+            .call_iam(self.clients.iam.get_policy().policy_arn(arn).send())
             .await
             .map_err(|e| call_error("iam", "GetPolicy", resource(), e))?;
         let version_id = policy
@@ -275,7 +275,7 @@ impl Reader<'_> {
                 message: "the response has no default version id".into(),
             })?;
         let version = self
-            .call(
+            .call_iam(
                 self.clients
                     .iam
                     .get_policy_version()

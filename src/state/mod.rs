@@ -21,7 +21,8 @@
 //!   ListAttached{Role,User}Policies — unless the caller is a role already
 //!   read as a flow or preview role, whose attachments are reused. A listing
 //!   costs one call per page.
-//! - Every call goes through one semaphore of [`MAX_IN_FLIGHT`] permits, so
+//! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
+//!   narrow, since its control plane throttles first; S3 and KMS wider), so
 //!   the reads run concurrently but never more than that many at once.
 //! - A missing role is not an error (`roles[name] = None`: the planner may
 //!   create it). A missing bucket, key or caller is an error here, naming it.
@@ -54,9 +55,6 @@ use errors::call_error;
 pub use errors::{StateError, iam_action};
 pub use kms::is_aws_managed_alias;
 pub use s3::cors_text;
-
-/// How many API calls may be in flight at once.
-pub const MAX_IN_FLIGHT: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketEncryption {
@@ -165,31 +163,49 @@ pub struct AccountState {
     pub api_calls: BTreeMap<String, u64>,
 }
 
-/// Issues calls through one bounded semaphore.
+/// Issues calls through one bounded semaphore per service.
 struct Reader<'a> {
     clients: &'a Clients,
-    permits: Semaphore,
+    iam: Semaphore,
+    s3: Semaphore,
+    kms: Semaphore,
 }
 
 impl<'a> Reader<'a> {
     fn new(clients: &'a Clients) -> Self {
+        let limits = clients.concurrency;
         Reader {
             clients,
-            permits: Semaphore::new(MAX_IN_FLIGHT),
+            iam: Semaphore::new(limits.iam.max(1)),
+            s3: Semaphore::new(limits.s3.max(1)),
+            kms: Semaphore::new(limits.kms.max(1)),
         }
     }
 
-    /// Run one API call while holding a permit.
-    async fn call<F: Future>(&self, call: F) -> F::Output {
+    /// Run one API call while holding a permit of `permits`.
+    async fn limited<F: Future>(permits: &Semaphore, call: F) -> F::Output {
         // The semaphore is never closed, so `acquire` cannot fail; were it
         // to, the call would simply run unbounded.
-        let _permit = self.permits.acquire().await.ok();
+        let _permit = permits.acquire().await.ok();
         call.await
+    }
+
+    /// An IAM call (STS's one call too: it is IAM's control plane).
+    async fn call_iam<F: Future>(&self, call: F) -> F::Output {
+        Self::limited(&self.iam, call).await
+    }
+
+    async fn call_s3<F: Future>(&self, call: F) -> F::Output {
+        Self::limited(&self.s3, call).await
+    }
+
+    async fn call_kms<F: Future>(&self, call: F) -> F::Output {
+        Self::limited(&self.kms, call).await
     }
 
     async fn caller_identity(&self) -> Result<(String, String), StateError> {
         let out = self
-            .call(self.clients.sts.get_caller_identity().send())
+            .call_iam(self.clients.sts.get_caller_identity().send())
             .await
             .map_err(|e| call_error("sts", "GetCallerIdentity", "the caller".into(), e))?;
         let account = out.account().unwrap_or_default().to_string();

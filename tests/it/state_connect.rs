@@ -225,6 +225,7 @@ async fn child_connect_with_endpoint_option() {
         profile: None,
         region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint),
+        ..AwsOptions::default()
     };
     let clients = aws::connect(&options).await.expect("connect");
     assert_eq!(clients.region, "us-east-1");
@@ -263,6 +264,7 @@ async fn child_connect_with_profile() {
         profile: Some("a2i".into()),
         region: None,
         endpoint_url: None,
+        ..AwsOptions::default()
     };
     read_a_bucket_through(options).await;
     // And a profile that does not exist is an error naming the fix.
@@ -270,6 +272,7 @@ async fn child_connect_with_profile() {
         profile: Some("nope".into()),
         region: Some("us-east-1".into()),
         endpoint_url: None,
+        ..AwsOptions::default()
     };
     let error = match aws::connect(&missing).await {
         Ok(_) => panic!("connect succeeded with a missing profile"),

@@ -142,6 +142,7 @@ impl Moto {
             profile: None,
             region: Some(REGION.into()),
             endpoint_url: Some(self.endpoint.clone()),
+            ..AwsOptions::default()
         }
     }
 
@@ -237,6 +238,7 @@ pub async fn clients_for(endpoint: &str) -> Clients {
         profile: None,
         region: Some(REGION.into()),
         endpoint_url: Some(endpoint.to_string()),
+        ..AwsOptions::default()
     };
     aws::connect_with_credentials(&options, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
         .await
