@@ -140,7 +140,17 @@ struct PlanArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error (a bad flag or environment value) exits 1 like every
+    // other error: clap's own 2 would read as "changes pending" to a
+    // pipeline running `plan --detailed-exitcode`.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -109,7 +109,7 @@ where
             action: iam_action(service, call),
         };
     }
-    let message = DisplayErrorContext(&error).to_string();
+    let message = fault(&error, code);
     if code.is_some_and(|c| BAD_CREDENTIALS_CODES.contains(&c)) {
         return StateError::Credentials {
             call: call.to_string(),
@@ -120,6 +120,68 @@ where
         call: call.to_string(),
         resource,
         message,
+    }
+}
+
+/// Codes AWS answers when it throttles.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "SlowDown",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+];
+/// Codes of AWS's own internal failures.
+const SERVER_CODES: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "ServiceFailure",
+    "ServiceUnavailable",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+];
+
+/// What went wrong with a call, in one line: the fault (throttled, server
+/// error, connection lost, timed out), AWS's own words, and what to do. The
+/// SDK's debug rendering of the raw response is never shown.
+fn fault<E, R>(error: &SdkError<E, R>, code: Option<&str>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let aws_words = || {
+        let message = match error {
+            SdkError::ServiceError(s) => s.err().message().map(str::to_string),
+            _ => None,
+        };
+        match (code, message) {
+            (Some(c), Some(m)) => format!("`{c}`: {m}"),
+            (Some(c), None) => format!("`{c}`"),
+            (None, Some(m)) => m,
+            (None, None) => "no details".to_string(),
+        }
+    };
+    match error {
+        SdkError::TimeoutError(_) => "timed out: AWS did not answer within the time allowed (`--attempt-timeout`, `--operation-timeout`); check the network or endpoint, or raise them".to_string(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting to AWS; check the network or endpoint".to_string(),
+        SdkError::DispatchFailure(d) => {
+            let why = d
+                .as_connector_error()
+                .map(|e| DisplayErrorContext(e).to_string())
+                .unwrap_or_else(|| "no connection".to_string());
+            format!("the connection to AWS failed ({why}); check the network or endpoint and run again")
+        }
+        SdkError::ResponseError(_) => "the connection was lost or AWS's answer could not be read; run again".to_string(),
+        SdkError::ServiceError(_) if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) => format!(
+            "throttled by AWS even after retries ({}); wait a minute, lower `--iam-concurrency`, or raise `AWS_MAX_ATTEMPTS`",
+            aws_words()
+        ),
+        SdkError::ServiceError(_) if code.is_some_and(|c| SERVER_CODES.contains(&c)) => format!(
+            "AWS had an internal error even after retries ({}); run again",
+            aws_words()
+        ),
+        SdkError::ServiceError(_) => aws_words(),
+        _ => DisplayErrorContext(error).to_string(),
     }
 }
 

@@ -15,6 +15,7 @@ mod apply_rollback;
 mod architecture;
 mod cli_apply;
 mod cli_errors;
+mod cli_resilience;
 mod commands;
 mod judge_account;
 mod plan_api_calls;
