@@ -195,6 +195,7 @@ fn can_put_key_policy(document: &PolicyDocument, who: &Who<'_>) -> bool {
         &["kms:PutKeyPolicy"],
         &Res::Implied(KEY_SHAPE),
         &docs,
+        None,
     );
     matches!(verdict, Verdict::Met { .. })
 }
