@@ -162,6 +162,68 @@ impl NormStatement {
     }
 }
 
+/// What `after` takes away from `before`, when it replaces it: `None` when
+/// `after` keeps or widens everything (same effect, condition and `Not*`
+/// elements; each action, resource and principal value of `before` still
+/// there, compared in normal form), else what is lost, e.g. "would lose
+/// resource `arn:aws:s3:::b/*`". The Sid is not compared.
+pub(crate) fn narrowing(before: &Statement, after: &Statement) -> Option<String> {
+    let (b, a) = (NormStatement::of(before), NormStatement::of(after));
+    if b.effect != a.effect {
+        return Some(format!(
+            "would change its effect from {:?} to {:?}",
+            b.effect, a.effect
+        ));
+    }
+    if b.condition != a.condition {
+        return Some("would change its condition".into());
+    }
+    let nots = [
+        ("NotPrincipal", b.not_principal != a.not_principal),
+        ("NotAction", b.not_action != a.not_action),
+        ("NotResource", b.not_resource != a.not_resource),
+    ];
+    if let Some((name, _)) = nots.iter().find(|(_, differs)| *differs) {
+        return Some(format!("would change its `{name}`"));
+    }
+    let missing =
+        |what: &str, b: &Option<BTreeSet<String>>, a: &Option<BTreeSet<String>>| match (b, a) {
+            (None, None) => None,
+            (Some(b), Some(a)) => b
+                .difference(a)
+                .next()
+                .map(|v| format!("would lose {what} `{v}`")),
+            (Some(_), None) => Some(format!("would lose its `{}`", capitalised(what))),
+            (None, Some(_)) => Some(format!("would add a `{}` element", capitalised(what))),
+        };
+    if let Some(loss) = missing("action", &b.action, &a.action) {
+        return Some(loss);
+    }
+    if let Some(loss) = missing("resource", &b.resource, &a.resource) {
+        return Some(loss);
+    }
+    match (&b.principal, &a.principal) {
+        (None, None) => None,
+        (Some(_), None) => Some("would lose its `Principal`".into()),
+        (None, Some(_)) => Some("would add a `Principal` element".into()),
+        (Some(bp), Some(ap)) => bp.iter().find_map(|(key, values)| {
+            let kept = ap.get(key);
+            values
+                .iter()
+                .find(|v| !kept.is_some_and(|k| k.contains(*v)))
+                .map(|v| format!("would lose principal `{v}` (`{key}`)"))
+        }),
+    }
+}
+
+fn capitalised(what: &str) -> String {
+    let mut chars = what.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
 fn norm_principal(p: &Principal) -> NormPrincipal {
     let mut out = NormPrincipal::new();
     match p {

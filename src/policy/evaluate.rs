@@ -59,6 +59,21 @@
 //!   itself writes role ARNs into key policies this way).
 //! - A statement naming a deleted role by its unique id (`AROA...`) does not
 //!   match the current role.
+//! - **Bucket policies** (`Requirement::Resource`): the principal is matched
+//!   as for key policies (the role ARN, `*`, `{"AWS": "*"}`; the account root
+//!   is *unsure*), the resource as for identity policies.
+//! - **Policy variables** in `Resource` / `NotResource` (`${aws:username}`)
+//!   stand for an unknown part (see `variables`): where only a variable could
+//!   make a pattern reach the requested resource, the resource dimension is
+//!   *unsure*, so such a Deny "may apply" and such an Allow never meets.
+//! - **Conditions on `aws:PrincipalAccount` / `aws:ResourceAccount`** are
+//!   settled when the principal and the resource are both in `account_id`
+//!   (see `conditions`): for `Identity`, and for `KeyGrant` and `Resource`
+//!   when the principal is an IAM or STS ARN of that account; never for
+//!   `Trust` (a service has no principal account) nor with an empty
+//!   `account_id`. A condition known to hold is as no condition (the reason
+//!   says so); a statement whose condition never holds is skipped (a `NotMet`
+//!   reason names it). The key-policy lockout guard does not use this.
 //! - When no document is given the answer is `NotMet`; a `KeyGrant` naming no
 //!   action is `NotMet` too (nothing to judge, so never "met").
 //! - `evaluate_cors`: S3 answers a request with the first rule whose origin,
@@ -70,8 +85,12 @@
 
 use std::fmt;
 
-use super::scope::{Scope, action_scope, principal_scope, resource_scope};
-use super::{CorsConfiguration, Effect, PolicyDocument, Principal, Statement};
+use super::conditions::{self, Truth, describe_condition, has_condition, push_holds};
+use super::scope::{
+    Scope, action_scope, arn_account, is_wide_open, principal_scope, resource_has_variable,
+    resource_scope, unsure_principal_why,
+};
+use super::{CorsConfiguration, Effect, PolicyDocument};
 
 /// What must be granted.
 #[derive(
@@ -89,6 +108,13 @@ pub enum Requirement {
     },
     /// A CORS rule allowing GET from any origin.
     CorsGetAnyOrigin,
+    /// A grant in a resource-based policy (a bucket policy): may the IAM
+    /// principal `principal_arn` do `action` on `resource`?
+    Resource {
+        principal_arn: String,
+        action: String,
+        resource: String,
+    },
 }
 
 impl fmt::Display for Requirement {
@@ -109,6 +135,14 @@ impl fmt::Display for Requirement {
                 )
             }
             Requirement::CorsGetAnyOrigin => write!(f, "CORS `GET` from any origin"),
+            Requirement::Resource {
+                principal_arn,
+                action,
+                resource,
+            } => write!(
+                f,
+                "`{action}` on `{resource}` by `{principal_arn}` (bucket policy)"
+            ),
         }
     }
 }
@@ -169,19 +203,42 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// Evaluate `requirement` against documents. For `KeyGrant`, `account_id` lets
-/// `arn:aws:iam::ACCT:root` / `ACCT` principals be recognised (root of the
-/// account does NOT by itself grant a role: IAM policies of the role would
-/// then be needed, so a root-only key policy does not meet a KeyGrant).
+/// Evaluate `requirement` against documents. For `KeyGrant` and `Resource`,
+/// `account_id` lets `arn:aws:iam::ACCT:root` / `ACCT` principals be
+/// recognised (root of the account does NOT by itself grant a role: IAM
+/// policies of the role would then be needed, so a root-only key policy does
+/// not meet a KeyGrant). It also settles conditions on `aws:PrincipalAccount`
+/// and `aws:ResourceAccount` when the principal and the resource are both in
+/// that account (see "Decisions").
 pub fn evaluate(
     requirement: &Requirement,
     documents: &[LabeledDocument<'_>],
     account_id: &str,
 ) -> Decision {
+    let in_account = |arn: &str| arn_account(arn) == Some(account_id);
+    let known_account = match requirement {
+        Requirement::Identity { .. } => true,
+        Requirement::KeyGrant { principal_arn, .. }
+        | Requirement::Resource { principal_arn, .. } => in_account(principal_arn),
+        Requirement::Trust { .. } | Requirement::CorsGetAnyOrigin => false,
+    };
+    let known_account = Some(account_id).filter(|a| known_account && !a.is_empty());
     let (who, actions, resource): (Who<'_>, Vec<&str>, Res<'_>) = match requirement {
         Requirement::Identity { action, resource } => {
             (Who::Holder, vec![action.as_str()], Res::Arn(resource))
         }
+        Requirement::Resource {
+            principal_arn,
+            action,
+            resource,
+        } => (
+            Who::Iam {
+                arn: principal_arn,
+                account: account_id,
+            },
+            vec![action.as_str()],
+            Res::Arn(resource),
+        ),
         Requirement::Trust { service, action } => (
             Who::Service(service),
             vec![action.as_str()],
@@ -206,7 +263,14 @@ pub fn evaluate(
             };
         }
     };
-    let (verdict, reason) = assess(requirement, &who, &actions, &resource, documents);
+    let (verdict, reason) = assess(
+        requirement,
+        &who,
+        &actions,
+        &resource,
+        documents,
+        known_account,
+    );
     Decision {
         requirement: requirement.clone(),
         verdict,
@@ -303,15 +367,20 @@ struct Hit {
     partial: bool,
     condition: Option<String>,
     wide_open: bool,
+    /// The keys of a condition known to hold (see [`super::conditions`]).
+    holds: Vec<String>,
 }
 
 /// The verdict and reason for `actions` requested by `who` on `res`.
+/// `known_account`: the account both the principal and the resource are in,
+/// when a2i-fix knows it (conditions on it are then settled).
 pub(crate) fn assess(
     requirement: &dyn fmt::Display,
     who: &Who<'_>,
     actions: &[&str],
     res: &Res<'_>,
     documents: &[LabeledDocument<'_>],
+    known_account: Option<&str>,
 ) -> (Verdict, String) {
     if documents.is_empty() {
         return (
@@ -329,6 +398,7 @@ pub(crate) fn assess(
     let mut met: Vec<Option<Hit>> = vec![None; actions.len()];
     let mut cond: Vec<Option<Hit>> = vec![None; actions.len()];
     let mut maybe: Option<(StatementRef, &'static str)> = None;
+    let mut never: Option<(StatementRef, Vec<String>)> = None;
     for doc in documents {
         for (index, st) in doc.document.statements.iter().enumerate() {
             let by = || StatementRef {
@@ -338,6 +408,26 @@ pub(crate) fn assess(
             };
             let p = principal_scope(st, who);
             let r = resource_scope(st, res);
+            let truth = conditions::truth(st, known_account);
+            if truth == Truth::False {
+                let reaches = p != Scope::None
+                    && r != Scope::None
+                    && actions.iter().any(|a| action_scope(st, a) != Scope::None);
+                if never.is_none() && reaches {
+                    never = Some((by(), conditions::known_keys(st)));
+                }
+                continue;
+            }
+            let (unknown, holds) = match truth {
+                Truth::True if has_condition(st) => (false, conditions::known_keys(st)),
+                Truth::True => (false, Vec::new()),
+                _ => (has_condition(st), Vec::new()),
+            };
+            let condition = if unknown {
+                describe_condition(st)
+            } else {
+                None
+            };
             for (i, action) in actions.iter().enumerate() {
                 let a = action_scope(st, action);
                 let dims = [p, a, r];
@@ -346,7 +436,7 @@ pub(crate) fn assess(
                         if dims.contains(&Scope::None) {
                             continue;
                         }
-                        let conditional = has_condition(st) || dims.contains(&Scope::Unsure);
+                        let conditional = unknown || dims.contains(&Scope::Unsure);
                         let better = match &deny {
                             None => true,
                             Some(d) => d.conditional && !conditional,
@@ -356,8 +446,9 @@ pub(crate) fn assess(
                                 by: by(),
                                 conditional,
                                 partial: dims.contains(&Scope::Partial),
-                                condition: describe_condition(st),
+                                condition: condition.clone(),
                                 wide_open: false,
+                                holds: holds.clone(),
                             });
                         }
                     }
@@ -365,10 +456,11 @@ pub(crate) fn assess(
                         if dims.iter().all(|d| *d == Scope::Full) {
                             let hit = Hit {
                                 by: by(),
-                                conditional: has_condition(st),
+                                conditional: unknown,
                                 partial: false,
-                                condition: describe_condition(st),
+                                condition: condition.clone(),
                                 wide_open: is_wide_open(st),
+                                holds: holds.clone(),
                             };
                             let slot = if hit.conditional {
                                 &mut cond[i]
@@ -384,6 +476,8 @@ pub(crate) fn assess(
                         {
                             let why = if p == Scope::Unsure {
                                 unsure_principal_why(st, who)
+                            } else if r == Scope::Unsure && resource_has_variable(st) {
+                                "its resource depends on a policy variable"
                             } else if r == Scope::Unsure {
                                 "its resource may not be the one needed"
                             } else {
@@ -406,6 +500,7 @@ pub(crate) fn assess(
         } else if d.conditional {
             reason.push_str(", which may apply");
         }
+        push_holds(&mut reason, &d.holds, known_account);
         reason.push_str("; an Allow cannot override an explicit Deny: remove or narrow that Deny");
         return (
             Verdict::Blocked {
@@ -427,6 +522,9 @@ pub(crate) fn assess(
         let mut reason = format!("{requirement} is already granted by {}", refs.join(" and "));
         if hits.iter().any(|h| h.wide_open) {
             reason.push_str(", which is open to any principal (`*`)");
+        }
+        if let Some(h) = hits.iter().find(|h| !h.holds.is_empty()) {
+            push_holds(&mut reason, &h.holds, known_account);
         }
         return (
             Verdict::Met {
@@ -476,59 +574,17 @@ pub(crate) fn assess(
     if let Some((by, why)) = maybe {
         reason.push_str(&format!(" ({by} might grant it, but {why})"));
     }
+    if let Some((by, keys)) = never {
+        reason.push_str(&format!(
+            " ({by} does not apply: its condition on {} never holds{})",
+            backticked(&keys),
+            conditions::in_account(known_account)
+        ));
+    }
     (Verdict::NotMet, reason)
 }
 
-fn has_condition(st: &Statement) -> bool {
-    st.condition.as_ref().is_some_and(|c| {
-        c.values()
-            .any(|keys| keys.as_object().is_none_or(|k| !k.is_empty()))
-    })
-}
-
-/// `StringEquals on `aws:SourceAccount`; Bool on `aws:SecureTransport``.
-fn describe_condition(st: &Statement) -> Option<String> {
-    if !has_condition(st) {
-        return None;
-    }
-    let c = st.condition.as_ref()?;
-    let parts: Vec<String> = c
-        .iter()
-        .map(|(op, keys)| match keys.as_object() {
-            Some(keys) => {
-                let names: Vec<String> = keys.keys().cloned().collect();
-                format!("{op} on {}", backticked(&names))
-            }
-            None => op.clone(),
-        })
-        .collect();
-    Some(parts.join("; "))
-}
-
-fn is_wide_open(st: &Statement) -> bool {
-    match &st.principal {
-        Some(Principal::Any) => true,
-        Some(Principal::Map(entries)) => entries
-            .iter()
-            .any(|(k, vs)| k == "AWS" && vs.iter().any(|v| v == "*")),
-        None => false,
-    }
-}
-
-fn unsure_principal_why(st: &Statement, who: &Who<'_>) -> &'static str {
-    if st.not_principal.is_some() && st.effect == Effect::Allow {
-        return "an Allow with `NotPrincipal` is not trusted to grant anything";
-    }
-    match who {
-        Who::Holder => "a statement with a principal is not valid in an identity policy",
-        Who::Iam { .. } => {
-            "it names the account root, which only delegates to the IAM policies of the principal"
-        }
-        _ => "its principal cannot be matched with certainty",
-    }
-}
-
-fn backticked<S: AsRef<str>>(items: &[S]) -> String {
+pub(super) fn backticked<S: AsRef<str>>(items: &[S]) -> String {
     items
         .iter()
         .map(|s| format!("`{}`", s.as_ref()))

@@ -30,10 +30,29 @@
 //!   no Deny in the way, then the policy after must too. A Deny, even
 //!   conditional, that may apply in `after` counts as taking it away.
 //! - [`check_nothing_lost`] and [`check_cors_nothing_lost`]: a last guard that
-//!   no statement or rule was dropped by mistake. For CORS the rules must also
-//!   keep their relative order (S3 uses the first matching rule).
+//!   no statement or rule was dropped or narrowed by mistake. For CORS the
+//!   rules must also keep their relative order (S3 uses the first matching
+//!   rule). A statement is kept when `after` has an equivalent one, or one
+//!   with the same Sid that *widens* it: same `Effect`, an equivalent
+//!   `Condition` (or none in both), the same `NotPrincipal` / `NotAction` /
+//!   `NotResource` (or none in both), and every action, resource and principal
+//!   value (per principal key) of the old one still there. No statement is
+//!   exempt, not even one the plan declares it replaces: a replacement may
+//!   add, never take away.
+//!
+//! # Decisions
+//!
+//! - **"Still there" means the same value in normal form**, as
+//!   [`super::equivalence`] compares them: actions without case, an account id
+//!   and `arn:aws:iam::ID:root` alike, `"*"` and `{"AWS": "*"}` alike. A wider
+//!   pattern does not stand for a value it covers (`s3:*` does not keep
+//!   `s3:GetObject`, `*` does not keep a role ARN): the guard stays simple to
+//!   predict, and a2i-fix's own rewrites only ever append values.
+//! - A statement without a Sid can only be kept by an equivalent one.
+//! - When several statements of `after` have the Sid, one widening it is
+//!   enough; the error names what the first of them would lose.
 
-use super::equivalence::{cors_rules_equivalent, statements_equivalent};
+use super::equivalence::{cors_rules_equivalent, narrowing, statements_equivalent};
 use super::evaluate::{KEY_SHAPE, LabeledDocument, Res, Verdict, Who, assess};
 use super::{CorsConfiguration, PolicyDocument};
 
@@ -195,12 +214,15 @@ fn can_put_key_policy(document: &PolicyDocument, who: &Who<'_>) -> bool {
         &["kms:PutKeyPolicy"],
         &Res::Implied(KEY_SHAPE),
         &docs,
+        None,
     );
     matches!(verdict, Verdict::Met { .. })
 }
 
-/// Every statement of `before` is still in `after` (equivalent), except those
-/// whose Sid is in `replaced`.
+/// Every statement of `before` is still in `after`: an equivalent statement,
+/// or a statement with the same Sid that widens it (see the module docs).
+/// `replaced` lists the Sids the plan declares it replaces; it exempts
+/// nothing, and only makes the error say so.
 pub fn check_nothing_lost(
     document: &str,
     before: &PolicyDocument,
@@ -208,25 +230,39 @@ pub fn check_nothing_lost(
     replaced: &[String],
 ) -> Result<(), LimitError> {
     for (i, st) in before.statements.iter().enumerate() {
-        if st.sid.as_ref().is_some_and(|sid| replaced.contains(sid)) {
-            continue;
-        }
-        if !after
+        if after
             .statements
             .iter()
             .any(|a| statements_equivalent(st, a))
         {
-            let name = match &st.sid {
-                Some(sid) => format!("statement {i} (`{sid}`)"),
-                None => format!("statement {i}"),
-            };
-            return Err(LimitError::Unsafe {
-                document: document.to_string(),
-                message: format!(
-                    "{name} of the current document would be lost; this is a bug in a2i-fix, nothing was written"
-                ),
-            });
+            continue;
         }
+        let sid = st.sid.as_deref().filter(|sid| !sid.is_empty());
+        let losses: Vec<Option<String>> = after
+            .statements
+            .iter()
+            .filter(|a| sid.is_some() && a.sid.as_deref() == sid)
+            .map(|a| narrowing(st, a))
+            .collect();
+        if losses.iter().any(Option::is_none) {
+            continue;
+        }
+        let loss = losses.into_iter().flatten().next();
+        let name = match sid {
+            Some(sid) if replaced.iter().any(|r| r == sid) => {
+                format!("statement {i} (`{sid}`) of the current document, which the plan replaces,")
+            }
+            Some(sid) => format!("statement {i} (`{sid}`) of the current document"),
+            None => format!("statement {i} of the current document"),
+        };
+        let what = match loss {
+            Some(loss) => format!("{name} {loss}"),
+            None => format!("{name} would be lost"),
+        };
+        return Err(LimitError::Unsafe {
+            document: document.to_string(),
+            message: format!("{what}; this is a bug in a2i-fix, nothing was written"),
+        });
     }
     Ok(())
 }

@@ -13,6 +13,9 @@
 //! | [`cors`] | S3 CORS configurations |
 //! | [`equivalence`] | "means the same thing", through a normal form |
 //! | [`wildcard`] | IAM `*`/`?` matching, and covering / overlapping of two patterns |
+//! | `variables` | policy variables (`${aws:username}`) in resource patterns: an unknown part |
+//! | `scope` | how far one statement reaches on principal, action and resource |
+//! | `conditions` | conditions a2i-fix can settle itself (`aws:PrincipalAccount`, `aws:ResourceAccount`) |
 //! | [`evaluate`](mod@evaluate) | "already met": met, not met, blocked by a Deny, met only under a condition; with a reason |
 //! | [`merge`] | adding A2I's statements and rule without losing or moving anything, idempotently |
 //! | [`a2i`] | the least-privilege statements and CORS rule A2I needs |
@@ -27,6 +30,7 @@
 //! `FUZZ_SECONDS=60 cargo test --test it policy_fuzz -- --ignored --nocapture`.
 
 pub mod a2i;
+mod conditions;
 pub mod cors;
 pub mod document;
 pub mod equivalence;
@@ -34,6 +38,7 @@ pub mod evaluate;
 pub mod limits;
 pub mod merge;
 mod scope;
+mod variables;
 pub mod wildcard;
 
 pub use cors::{CorsConfiguration, CorsRule};

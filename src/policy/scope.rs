@@ -6,7 +6,8 @@
 
 use super::equivalence::normalize_aws_principal;
 use super::evaluate::{ROLE_SHAPE, Res, Who};
-use super::wildcard::{covers, overlaps};
+use super::variables::{ResourcePattern, has_variable};
+use super::wildcard::{covers, covers_tokens, overlaps, overlaps_tokens, tokens};
 use super::{Effect, Principal, Statement};
 
 /// How much of a request a statement covers on one dimension.
@@ -48,41 +49,54 @@ fn not_list_scope(list: &[String], requested: &str, ci: bool) -> Scope {
     }
 }
 
+/// The resource dimension. A pattern with a policy variable (see
+/// [`super::variables`]) never makes it *full* or *none* by itself: where it
+/// could reach the requested resource (the variable read as `*`), the answer
+/// is at most *unsure*; in a `NotResource` it may exclude the requested
+/// resource, so *full* becomes *unsure*.
 pub(super) fn resource_scope(st: &Statement, res: &Res<'_>) -> Scope {
-    match res {
-        Res::Arn(requested) => {
-            if let Some(list) = &st.resource {
-                list_scope(list, requested, false)
-            } else if let Some(list) = &st.not_resource {
-                not_list_scope(list, requested, false)
-            } else {
-                Scope::Unsure
-            }
-        }
-        Res::Implied(shape) => {
-            if let Some(list) = &st.resource {
-                if list.iter().any(|p| covers(p, shape, false)) {
-                    Scope::Full
-                } else if list.iter().any(|p| overlaps(p, shape, false)) {
-                    Scope::Unsure
-                } else {
-                    Scope::None
-                }
-            } else if let Some(list) = &st.not_resource {
-                if list.iter().any(|p| covers(p, shape, false)) {
-                    Scope::None
-                } else if list.iter().any(|p| overlaps(p, shape, false)) {
-                    Scope::Unsure
-                } else {
-                    Scope::Full
-                }
-            } else if *shape == ROLE_SHAPE {
+    let (list, negated) = match (&st.resource, &st.not_resource) {
+        (Some(list), _) => (list, false),
+        (None, Some(list)) => (list, true),
+        (None, None) => {
+            return match res {
                 // Trust policies have no Resource: the role is implied.
-                Scope::Full
-            } else {
-                Scope::Unsure
-            }
+                Res::Implied(shape) if *shape == ROLE_SHAPE => Scope::Full,
+                _ => Scope::Unsure,
+            };
         }
+    };
+    let patterns: Vec<ResourcePattern> = list.iter().map(|p| ResourcePattern::read(p)).collect();
+    let (requested, implied) = match res {
+        Res::Arn(requested) => (tokens(requested), false),
+        Res::Implied(shape) => (tokens(shape), true),
+    };
+    let plain = patterns.iter().filter(|p| !p.has_variable);
+    let covered = plain
+        .clone()
+        .any(|p| covers_tokens(&p.tokens, &requested, false));
+    let overlapped = plain
+        .clone()
+        .any(|p| overlaps_tokens(&p.tokens, &requested, false));
+    let variable = patterns
+        .iter()
+        .any(|p| p.has_variable && overlaps_tokens(&p.tokens, &requested, false));
+    // A resource of the attached shape (a key, a role) that is not `*`-like
+    // may be this one or another one: unsure rather than partial.
+    let part = if implied {
+        Scope::Unsure
+    } else {
+        Scope::Partial
+    };
+    match (negated, covered, overlapped, variable) {
+        (false, true, _, _) => Scope::Full,
+        (false, false, true, _) => part,
+        (false, false, false, true) => Scope::Unsure,
+        (false, false, false, false) => Scope::None,
+        (true, true, _, _) => Scope::None,
+        (true, false, _, true) => Scope::Unsure,
+        (true, false, true, false) => part,
+        (true, false, false, false) => Scope::Full,
     }
 }
 
@@ -208,4 +222,46 @@ pub(crate) fn names_principal(value: &str, arn: &str) -> bool {
         return false;
     };
     role_part.rsplit('/').next() == Some(role)
+}
+
+pub(super) fn resource_has_variable(st: &Statement) -> bool {
+    let list = st.resource.as_ref().or(st.not_resource.as_ref());
+    list.is_some_and(|l| l.iter().any(|p| has_variable(p)))
+}
+
+/// The account of an IAM or STS ARN (`arn:PARTITION:iam::ACCT:...`).
+pub(super) fn arn_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, _partition, service, region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    parts.next()?;
+    (arn_ == "arn" && matches!(service, "iam" | "sts") && region.is_empty()).then_some(account)
+}
+
+pub(super) fn is_wide_open(st: &Statement) -> bool {
+    match &st.principal {
+        Some(Principal::Any) => true,
+        Some(Principal::Map(entries)) => entries
+            .iter()
+            .any(|(k, vs)| k == "AWS" && vs.iter().any(|v| v == "*")),
+        None => false,
+    }
+}
+
+pub(super) fn unsure_principal_why(st: &Statement, who: &Who<'_>) -> &'static str {
+    if st.not_principal.is_some() && st.effect == Effect::Allow {
+        return "an Allow with `NotPrincipal` is not trusted to grant anything";
+    }
+    match who {
+        Who::Holder => "a statement with a principal is not valid in an identity policy",
+        Who::Iam { .. } => {
+            "it names the account root, which only delegates to the IAM policies of the principal"
+        }
+        _ => "its principal cannot be matched with certainty",
+    }
 }

@@ -48,8 +48,40 @@ pub fn matches(pattern: &str, value: &str, case_insensitive: bool) -> bool {
 /// Whether every value named by the pattern `requested` is also named by
 /// `pattern` (sound, see module docs).
 pub fn covers(pattern: &str, requested: &str, case_insensitive: bool) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let q: Vec<char> = requested.chars().collect();
+    covers_tokens(&tokens(pattern), &tokens(requested), case_insensitive)
+}
+
+/// Whether some value is named by both patterns.
+pub fn overlaps(a: &str, b: &str, case_insensitive: bool) -> bool {
+    overlaps_tokens(&tokens(a), &tokens(b), case_insensitive)
+}
+
+/// One element of a pattern: `*`, `?`, or a character meant literally (a
+/// pattern read through [`super::variables`] may hold a literal `*` or `?`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tok {
+    Star,
+    One,
+    Lit(char),
+}
+
+/// A pattern as tokens: `*` and `?` are wildcards, every other character is
+/// itself.
+pub(crate) fn tokens(pattern: &str) -> Vec<Tok> {
+    pattern.chars().map(token).collect()
+}
+
+/// One character of a pattern as a token.
+pub(crate) fn token(c: char) -> Tok {
+    match c {
+        '*' => Tok::Star,
+        '?' => Tok::One,
+        c => Tok::Lit(c),
+    }
+}
+
+/// [`covers`] on tokens.
+pub(crate) fn covers_tokens(p: &[Tok], q: &[Tok], case_insensitive: bool) -> bool {
     let (np, nq) = (p.len(), q.len());
     // next[j] = p[i+1..] covers q[j..]; cur[j] = p[i..] covers q[j..].
     let mut next: Vec<bool> = (0..=nq).map(|j| j == nq).collect();
@@ -59,13 +91,11 @@ pub fn covers(pattern: &str, requested: &str, case_insensitive: bool) -> bool {
             cur[j] = match p[i] {
                 // The star matches nothing, or absorbs q[j] (whatever it is,
                 // even a wildcard of the requested pattern) and stays.
-                '*' => next[j] || (j < nq && cur[j + 1]),
-                '?' => j < nq && q[j] != '*' && next[j + 1],
-                c => {
+                Tok::Star => next[j] || (j < nq && cur[j + 1]),
+                Tok::One => j < nq && q[j] != Tok::Star && next[j + 1],
+                Tok::Lit(c) => {
                     j < nq
-                        && q[j] != '*'
-                        && q[j] != '?'
-                        && same_char(c, q[j], case_insensitive)
+                        && matches!(q[j], Tok::Lit(d) if same_char(c, d, case_insensitive))
                         && next[j + 1]
                 }
             };
@@ -75,10 +105,8 @@ pub fn covers(pattern: &str, requested: &str, case_insensitive: bool) -> bool {
     next[0]
 }
 
-/// Whether some value is named by both patterns.
-pub fn overlaps(a: &str, b: &str, case_insensitive: bool) -> bool {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+/// [`overlaps`] on tokens.
+pub(crate) fn overlaps_tokens(a: &[Tok], b: &[Tok], case_insensitive: bool) -> bool {
     let (na, nb) = (a.len(), b.len());
     // Reachability in the product of the two patterns' automata. Every move
     // goes from (i, j) to (i or i+1, j or j+1), so rows can be filled in order.
@@ -91,20 +119,20 @@ pub fn overlaps(a: &str, b: &str, case_insensitive: bool) -> bool {
             if !cur[j] {
                 continue;
             }
-            if i < na && a[i] == '*' {
+            if i < na && a[i] == Tok::Star {
                 next[j] = true;
             }
-            if j < nb && b[j] == '*' {
+            if j < nb && b[j] == Tok::Star {
                 cur[j + 1] = true;
             }
             if i < na && j < nb {
                 let compatible = match (a[i], b[j]) {
-                    ('*' | '?', _) | (_, '*' | '?') => true,
-                    (x, y) => same_char(x, y, case_insensitive),
+                    (Tok::Star | Tok::One, _) | (_, Tok::Star | Tok::One) => true,
+                    (Tok::Lit(x), Tok::Lit(y)) => same_char(x, y, case_insensitive),
                 };
                 if compatible {
-                    let ni = if a[i] == '*' { i } else { i + 1 };
-                    let nj = if b[j] == '*' { j } else { j + 1 };
+                    let ni = if a[i] == Tok::Star { i } else { i + 1 };
+                    let nj = if b[j] == Tok::Star { j } else { j + 1 };
                     match (ni == i, nj == j) {
                         (true, true) => {}
                         (true, false) => cur[nj] = true,

@@ -45,6 +45,20 @@ fn key() -> Requirement {
     }
 }
 
+fn bucket() -> Requirement {
+    Requirement::Resource {
+        principal_arn: ROLE.into(),
+        action: "s3:GetObject".into(),
+        resource: "arn:aws:s3:::in/*".into(),
+    }
+}
+fn key_of_another_account() -> Requirement {
+    Requirement::KeyGrant {
+        principal_arn: "arn:aws:iam::444455556666:role/A2IFlowRole".into(),
+        actions: vec!["kms:Decrypt".into()],
+    }
+}
+
 fn stmts(statements: &[&str]) -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
@@ -85,7 +99,7 @@ fn rows() -> Vec<Row> {
     let allow = |action: &str, resource: &str| {
         format!(r#"{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}"#)
     };
-    vec![
+    let mut rows = vec![
         // ----- identity grants (R2, R3, R9) -----
         row(
             "exact grant",
@@ -662,6 +676,581 @@ fn rows() -> Vec<Row> {
             )],
             Want::NotMet,
         ),
+    ];
+    rows.extend(variable_rows());
+    rows.extend(account_condition_rows());
+    rows.extend(bucket_policy_rows());
+    rows
+}
+
+/// Policy variables (`${aws:username}`) in resources: an unknown part.
+fn variable_rows() -> Vec<Row> {
+    const P: &str = "inline policy P";
+    let granted = r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::in/*"}"#;
+    let with = |effect: &str, element: &str, resource: &str| {
+        format!(r#"{{"Effect":"{effect}","Action":"s3:GetObject","{element}":{resource}}}"#)
+    };
+    vec![
+        Row {
+            reason_has: "may apply",
+            ..row(
+                "a deny with a variable may apply",
+                read_input(),
+                vec![(
+                    P,
+                    stmts(&[
+                        granted,
+                        &with("Deny", "Resource", r#""arn:aws:s3:::in/${aws:username}/*""#),
+                    ]),
+                )],
+                Want::Blocked(P, 1, true),
+            )
+        },
+        row(
+            "a deny with a variable on another bucket does not block",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with(
+                        "Deny",
+                        "Resource",
+                        r#""arn:aws:s3:::other/${aws:username}/*""#,
+                    ),
+                ]),
+            )],
+            Want::Met(P, 0),
+        ),
+        row(
+            "a deny with a variable in the bucket name may apply",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with(
+                        "Deny",
+                        "Resource",
+                        r#""arn:aws:s3:::${aws:PrincipalTag/bucket}/*""#,
+                    ),
+                ]),
+            )],
+            Want::Blocked(P, 1, true),
+        ),
+        row(
+            "a deny whose plain resource applies blocks, whatever its variable",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with(
+                        "Deny",
+                        "Resource",
+                        r#"["arn:aws:s3:::x/${aws:username}","arn:aws:s3:::in/*"]"#,
+                    ),
+                ]),
+            )],
+            Want::Blocked(P, 1, false),
+        ),
+        Row {
+            reason_has: "policy variable",
+            ..row(
+                "an allow with a variable grants nothing certain",
+                read_input(),
+                vec![(
+                    P,
+                    stmts(&[&with(
+                        "Allow",
+                        "Resource",
+                        r#""arn:aws:s3:::in/${aws:username}/*""#,
+                    )]),
+                )],
+                Want::NotMet,
+            )
+        },
+        row(
+            "an allow whose variable would cover everything still does not grant",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&with(
+                    "Allow",
+                    "Resource",
+                    r#""arn:aws:s3:::in/*${aws:username}""#,
+                )]),
+            )],
+            Want::NotMet,
+        ),
+        row(
+            "an escaped star is a literal star: no grant of the bucket",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&with("Allow", "Resource", r#""arn:aws:s3:::in/${*}""#)]),
+            )],
+            Want::NotMet,
+        ),
+        row(
+            "an escaped star is a literal star: a deny of that one object blocks",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with("Deny", "Resource", r#""arn:aws:s3:::in/${*}""#),
+                ]),
+            )],
+            Want::Blocked(P, 1, false),
+        ),
+        row(
+            "escapes are not variables",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with("Deny", "Resource", r#""arn:aws:s3:::in/${$}{x}${?}""#),
+                ]),
+            )],
+            Want::Blocked(P, 1, false),
+        ),
+        row(
+            "an escaped star grants a wider allow nothing more",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&with("Allow", "Resource", r#""arn:aws:s3:::in${*}""#)]),
+            )],
+            Want::NotMet,
+        ),
+        row(
+            "a deny NotResource with a variable may spare it, or not",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with(
+                        "Deny",
+                        "NotResource",
+                        r#""arn:aws:s3:::in/${aws:username}/*""#,
+                    ),
+                ]),
+            )],
+            Want::Blocked(P, 1, true),
+        ),
+        row(
+            "a deny NotResource sparing the bucket plainly does not block",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &with(
+                        "Deny",
+                        "NotResource",
+                        r#"["arn:aws:s3:::in/*","arn:aws:s3:::${aws:username}/*"]"#,
+                    ),
+                ]),
+            )],
+            Want::Met(P, 0),
+        ),
+        row(
+            "an allow NotResource with a variable may exclude it",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&with(
+                    "Allow",
+                    "NotResource",
+                    r#""arn:aws:s3:::${aws:username}/*""#,
+                )]),
+            )],
+            Want::NotMet,
+        ),
+        row(
+            "an allow NotResource whose variable is elsewhere grants it",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&with(
+                    "Allow",
+                    "NotResource",
+                    r#""arn:aws:s3:::other/${aws:username}""#,
+                )]),
+            )],
+            Want::Met(P, 0),
+        ),
+    ]
+}
+
+/// Conditions on `aws:PrincipalAccount` / `aws:ResourceAccount`, which
+/// a2i-fix settles itself when the principal and the resource are in the
+/// account.
+fn account_condition_rows() -> Vec<Row> {
+    const P: &str = "inline policy P";
+    const T: &str = "trust policy";
+    const K: &str = "key policy";
+    let granted = r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::in/*"}"#;
+    let identity = |effect: &str, condition: &str| {
+        format!(
+            r#"{{"Effect":"{effect}","Action":"s3:GetObject","Resource":"arn:aws:s3:::in/*","Condition":{condition}}}"#
+        )
+    };
+    let key_allow = |condition: &str| {
+        format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"kms:*","Resource":"*","Condition":{condition}}}"#
+        )
+    };
+    vec![
+        Row {
+            reason_has: "always holds",
+            ..row(
+                "an allow on the resource account is met",
+                read_input(),
+                vec![(
+                    P,
+                    stmts(&[&identity(
+                        "Allow",
+                        r#"{"StringEquals":{"aws:ResourceAccount":"111122223333"}}"#,
+                    )]),
+                )],
+                Want::Met(P, 0),
+            )
+        },
+        row(
+            "key names without case, IfExists, StringLike",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&identity(
+                    "Allow",
+                    r#"{"StringLikeIfExists":{"AWS:PRINCIPALACCOUNT":"1111*"},"StringEqualsIgnoreCase":{"aws:resourceaccount":"${aws:PrincipalAccount}"}}"#,
+                )]),
+            )],
+            Want::Met(P, 0),
+        ),
+        Row {
+            reason_has: "never holds",
+            ..row(
+                "an allow for another account does not apply",
+                read_input(),
+                vec![(
+                    P,
+                    stmts(&[&identity(
+                        "Allow",
+                        r#"{"StringEquals":{"aws:ResourceAccount":"444455556666"}}"#,
+                    )]),
+                )],
+                Want::NotMet,
+            )
+        },
+        row(
+            "a perimeter deny of other accounts' resources does not apply",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    r#"{"Sid":"Perimeter","Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"aws:ResourceAccount":"111122223333"}}}"#,
+                ]),
+            )],
+            Want::Met(P, 0),
+        ),
+        Row {
+            reason_has: "always holds",
+            ..row(
+                "a deny of the account's own resources blocks unconditionally",
+                read_input(),
+                vec![(
+                    P,
+                    stmts(&[
+                        granted,
+                        &identity(
+                            "Deny",
+                            r#"{"StringNotEquals":{"aws:ResourceAccount":"444455556666"}}"#,
+                        ),
+                    ]),
+                )],
+                Want::Blocked(P, 1, false),
+            )
+        },
+        row(
+            "a deny with an account key and another key stays conditional",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &identity(
+                        "Deny",
+                        r#"{"StringEquals":{"aws:ResourceAccount":"111122223333","aws:SourceVpce":"vpce-1"}}"#,
+                    ),
+                ]),
+            )],
+            Want::Blocked(P, 1, true),
+        ),
+        row(
+            "a deny with an account key false and another key does not apply",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[
+                    granted,
+                    &identity(
+                        "Deny",
+                        r#"{"StringNotEquals":{"aws:ResourceAccount":"111122223333"},"Bool":{"aws:SecureTransport":"false"}}"#,
+                    ),
+                ]),
+            )],
+            Want::Met(P, 0),
+        ),
+        row(
+            "ForAnyValue is not settled",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&identity(
+                    "Allow",
+                    r#"{"ForAnyValue:StringEquals":{"aws:ResourceAccount":"111122223333"}}"#,
+                )]),
+            )],
+            Want::Conditional(P, 0, "ForAnyValue:StringEquals on `aws:ResourceAccount`"),
+        ),
+        row(
+            "another operator is not settled",
+            read_input(),
+            vec![(
+                P,
+                stmts(&[&identity(
+                    "Allow",
+                    r#"{"ArnEquals":{"aws:ResourceAccount":"111122223333"}}"#,
+                )]),
+            )],
+            Want::Conditional(P, 0, "ArnEquals on `aws:ResourceAccount`"),
+        ),
+        row(
+            "a service principal has no principal account",
+            trust(),
+            vec![(
+                T,
+                stmts(&[
+                    r#"{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}"#,
+                ]),
+            )],
+            Want::Conditional(T, 0, "StringEquals on `aws:PrincipalAccount`"),
+        ),
+        row(
+            "a key grant to a role of the account is met",
+            key(),
+            vec![(
+                K,
+                stmts(&[&key_allow(
+                    r#"{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}"#,
+                )]),
+            )],
+            Want::Met(K, 0),
+        ),
+        row(
+            "a key perimeter deny does not apply to the account's roles",
+            key(),
+            vec![(
+                K,
+                stmts(&[
+                    &key_allow("{}"),
+                    r#"{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}"#,
+                ]),
+            )],
+            Want::Met(K, 0),
+        ),
+        row(
+            "a key grant to another account's role is not settled",
+            key_of_another_account(),
+            vec![(
+                K,
+                stmts(&[
+                    r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/A2IFlowRole"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}"#,
+                ]),
+            )],
+            Want::Conditional(K, 0, "StringEquals on `aws:PrincipalAccount`"),
+        ),
+    ]
+}
+
+/// `Requirement::Resource`: bucket policies, where data-perimeter Denies live.
+fn bucket_policy_rows() -> Vec<Row> {
+    const B: &str = "bucket policy of in";
+    let deny = |principal: &str, condition: &str| {
+        format!(
+            r#"{{"Effect":"Deny",{principal},"Action":"s3:*","Resource":["arn:aws:s3:::in","arn:aws:s3:::in/*"]{condition}}}"#
+        )
+    };
+    let role_allow = format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::in/*"}}"#
+    );
+    vec![
+        Row {
+            reason_has: "aws:SourceVpce",
+            ..row(
+                "a deny outside a VPC endpoint blocks conditionally",
+                bucket(),
+                vec![(
+                    B,
+                    stmts(&[&deny(
+                        r#""Principal":"*""#,
+                        r#","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#,
+                    )]),
+                )],
+                Want::Blocked(B, 0, true),
+            )
+        },
+        Row {
+            reason_has: "aws:SourceIp",
+            ..row(
+                "a deny outside an IP range blocks conditionally",
+                bucket(),
+                vec![(
+                    B,
+                    stmts(&[
+                        &role_allow,
+                        &deny(
+                            r#""Principal":{"AWS":"*"}"#,
+                            r#","Condition":{"NotIpAddress":{"aws:SourceIp":"192.0.2.0/24"}}"#,
+                        ),
+                    ]),
+                )],
+                Want::Blocked(B, 1, true),
+            )
+        },
+        row(
+            "a plain deny to everyone blocks",
+            bucket(),
+            vec![(B, stmts(&[&role_allow, &deny(r#""Principal":"*""#, "")]))],
+            Want::Blocked(B, 1, false),
+        ),
+        row(
+            "a deny to the role blocks",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[&deny(&format!(r#""Principal":{{"AWS":"{ROLE}"}}"#), "")]),
+            )],
+            Want::Blocked(B, 0, false),
+        ),
+        row(
+            "a deny to another role does not block",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[
+                    &role_allow,
+                    &deny(
+                        r#""Principal":{"AWS":"arn:aws:iam::111122223333:role/Intern"}"#,
+                        "",
+                    ),
+                ]),
+            )],
+            Want::Met(B, 0),
+        ),
+        row(
+            "a deny NotPrincipal sparing the role does not block",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[
+                    &role_allow,
+                    &deny(&format!(r#""NotPrincipal":{{"AWS":"{ROLE}"}}"#), ""),
+                ]),
+            )],
+            Want::Met(B, 0),
+        ),
+        row(
+            "a deny NotPrincipal sparing someone else blocks",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[
+                    &role_allow,
+                    &deny(
+                        r#""NotPrincipal":{"AWS":"arn:aws:iam::111122223333:role/Admin"}"#,
+                        "",
+                    ),
+                ]),
+            )],
+            Want::Blocked(B, 1, false),
+        ),
+        row(
+            "a deny NotPrincipal sparing only the account root may apply",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[
+                    &role_allow,
+                    &deny(r#""NotPrincipal":{"AWS":"111122223333"}"#, ""),
+                ]),
+            )],
+            Want::Blocked(B, 1, true),
+        ),
+        row(
+            "a deny of other accounts' principals does not apply",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[
+                    &role_allow,
+                    &deny(
+                        r#""Principal":"*""#,
+                        r#","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}"#,
+                    ),
+                ]),
+            )],
+            Want::Met(B, 0),
+        ),
+        row(
+            "a deny of another bucket does not block",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[
+                    &role_allow,
+                    r#"{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::other/*"}"#,
+                ]),
+            )],
+            Want::Met(B, 0),
+        ),
+        row(
+            "an allow to the role is met",
+            bucket(),
+            vec![(B, stmts(&[&role_allow]))],
+            Want::Met(B, 0),
+        ),
+        Row {
+            reason_has: "account root",
+            ..row(
+                "an allow to the account root only delegates",
+                bucket(),
+                vec![(
+                    B,
+                    stmts(&[
+                        r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:*","Resource":"arn:aws:s3:::in/*"}"#,
+                    ]),
+                )],
+                Want::NotMet,
+            )
+        },
+        row(
+            "an allow on a prefix does not cover the bucket",
+            bucket(),
+            vec![(
+                B,
+                stmts(&[&format!(
+                    r#"{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::in/a/*"}}"#
+                )]),
+            )],
+            Want::NotMet,
+        ),
     ]
 }
 
@@ -749,6 +1338,34 @@ fn already_met_table() {
         rows.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_bucket_policy_requirement_reads_as_one_sentence() {
+    assert_eq!(
+        bucket().to_string(),
+        "`s3:GetObject` on `arn:aws:s3:::in/*` by `arn:aws:iam::111122223333:role/A2IFlowRole` (bucket policy)"
+    );
+}
+
+#[test]
+fn account_conditions_are_not_settled_without_the_account() {
+    let doc = PolicyDocument::parse(&stmts(&[
+        r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::in/*","Condition":{"StringEquals":{"aws:ResourceAccount":"111122223333"}}}"#,
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let docs = [LabeledDocument {
+        label: "inline policy P",
+        document: &doc,
+    }];
+    let d = evaluate(&read_input(), &docs, "");
+    assert!(
+        matches!(d.verdict, Verdict::Conditional { .. }),
+        "{}",
+        d.reason
+    );
+    let d = evaluate(&read_input(), &docs, "444455556666");
+    assert_eq!(d.verdict, Verdict::NotMet, "{}", d.reason);
 }
 
 #[test]

@@ -234,7 +234,7 @@ fn key_policy_lockout_table() {
 }
 
 #[test]
-fn nothing_lost_notices_a_dropped_statement_unless_it_was_replaced() {
+fn nothing_lost_notices_a_dropped_statement_even_when_declared_replaced() {
     let before = parse(
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#,
     );
@@ -245,19 +245,83 @@ fn nothing_lost_notices_a_dropped_statement_unless_it_was_replaced() {
     let without_a = parse(
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#,
     );
-    let err = check_nothing_lost("p", &before, &without_a, &[]);
-    assert!(
-        matches!(&err, Err(LimitError::Unsafe { message, .. }) if message.contains("statement 0 (`A`)")),
-        "{err:?}"
-    );
-    assert_eq!(
-        check_nothing_lost("p", &before, &without_a, &["A".to_string()]),
-        Ok(())
-    );
+    for replaced in [vec![], vec!["A".to_string()]] {
+        let err = check_nothing_lost("p", &before, &without_a, &replaced);
+        assert!(
+            matches!(&err, Err(LimitError::Unsafe { message, .. })
+                if message.contains("statement 0 (`A`)") && message.contains("would be lost") && message.contains("nothing was written")),
+            "{err:?}"
+        );
+    }
     let without_unnamed = parse(
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
     );
     assert!(check_nothing_lost("p", &before, &without_unnamed, &["A".to_string()]).is_err());
+}
+
+/// The A2I identity statement as it is before a rewrite.
+const A2I_BEFORE: &str = r#"{"Sid":"A2IData","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*"]}"#;
+
+fn one(statement: &str) -> PolicyDocument {
+    parse(&format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Other","Effect":"Allow","Action":"sqs:*","Resource":"*"}},{statement}]}}"#
+    ))
+}
+
+#[test]
+fn a_statement_may_be_widened_under_its_sid_but_never_narrowed() {
+    let key_before = format!(
+        r#"{{"Sid":"A2IKey","Effect":"Allow","Principal":{{"AWS":["arn:aws:iam::{ACCT}:role/A","{ACCT}"]}},"Action":"kms:Decrypt","Resource":"*"}}"#
+    );
+    #[rustfmt::skip]
+    let rows: Vec<(&str, String, String, Option<&str>)> = vec![
+        ("one more resource", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*","arn:aws:s3:::more/*"]}"#.into(), None),
+        ("one more action, in another case", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":["S3:GETOBJECT","s3:PutObject","s3:ListBucket"],"Resource":["arn:aws:s3:::out/*","arn:aws:s3:::in/*"]}"#.into(), None),
+        ("a resource removed", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::in/*","arn:aws:s3:::more/*"]}"#.into(),
+            Some("would lose resource `arn:aws:s3:::out/*`")),
+        ("an action removed", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*"]}"#.into(),
+            Some("would lose action `s3:putobject`")),
+        ("a wider pattern does not stand for a value", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*"]}"#.into(),
+            Some("would lose action `s3:getobject`")),
+        ("same Sid but Deny", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Deny","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*"]}"#.into(),
+            Some("would change its effect")),
+        ("a condition added", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*"],"Condition":{"Bool":{"aws:SecureTransport":"true"}}}"#.into(),
+            Some("would change its condition")),
+        ("Resource turned into NotResource", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"NotResource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*"]}"#.into(),
+            Some("would change its `NotResource`")),
+        ("another Sid does not widen it", A2I_BEFORE.into(),
+            r#"{"Sid":"A2IData2","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::in/*","arn:aws:s3:::out/*","arn:aws:s3:::more/*"]}"#.into(),
+            Some("would be lost")),
+        ("one more principal, the root written as its ARN", key_before.clone(),
+            format!(r#"{{"Sid":"A2IKey","Effect":"Allow","Principal":{{"AWS":["arn:aws:iam::{ACCT}:root","arn:aws:iam::{ACCT}:role/A","arn:aws:iam::{ACCT}:role/B"]}},"Action":"kms:Decrypt","Resource":"*"}}"#),
+            None),
+        ("a principal removed", key_before.clone(),
+            format!(r#"{{"Sid":"A2IKey","Effect":"Allow","Principal":{{"AWS":["{ACCT}","arn:aws:iam::{ACCT}:role/B"]}},"Action":"kms:Decrypt","Resource":"*"}}"#),
+            Some("would lose principal `arn:aws:iam::111122223333:role/A`")),
+        ("a principal moved to another key", key_before.clone(),
+            format!(r#"{{"Sid":"A2IKey","Effect":"Allow","Principal":{{"AWS":"{ACCT}","Service":"arn:aws:iam::{ACCT}:role/A"}},"Action":"kms:Decrypt","Resource":"*"}}"#),
+            Some("would lose principal `arn:aws:iam::111122223333:role/A`")),
+    ];
+    for (name, before, after, want) in rows {
+        let (before, after) = (one(&before), one(&after));
+        let r = check_nothing_lost("p", &before, &after, &["A2IData".into(), "A2IKey".into()]);
+        match (want, &r) {
+            (None, Ok(())) => {}
+            (Some(text), Err(LimitError::Unsafe { message, .. }))
+                if message.contains(text)
+                    && message.contains("statement 1 (`A2I")
+                    && message.contains("nothing was written") => {}
+            _ => panic!("{name}: expected {want:?}, got {r:?}"),
+        }
+    }
 }
 
 #[test]

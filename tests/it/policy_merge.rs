@@ -156,9 +156,15 @@ fn existing_a2i_key_statement_for_other_roles_is_replaced_in_place_and_declared(
         check_nothing_lost("k", &before, &out.document, &out.replaced),
         Ok(())
     );
+    // It widens the old statement, so it passes declared or not.
+    assert_eq!(check_nothing_lost("k", &before, &out.document, &[]), Ok(()));
+    // Replacing it by a statement for the new role alone would narrow it.
+    let narrowed = merge_statements(&before, &[a2i::key_statement(&[ROLE.to_string()])]);
+    assert_eq!(narrowed.replaced, vec![a2i::SID_KMS.to_string()]);
+    let err = check_nothing_lost("k", &before, &narrowed.document, &narrowed.replaced);
     assert!(
-        check_nothing_lost("k", &before, &out.document, &[]).is_err(),
-        "the replaced statement is gone unless declared"
+        matches!(&err, Err(e) if e.to_string().contains("would lose principal `arn:aws:iam::111122223333:role/OldFlowRole`")),
+        "{err:?}"
     );
     assert!(!merge_statements(&out.document, &[a2i::key_statement(&roles)]).changed());
 }
