@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::PlanError;
 use super::boundary::Limit;
 use super::builder::{Builder, limit_err, parse_doc, requirement_ids, who};
+use super::role::role_arn;
 use super::sids::place;
 use crate::model::Target;
 use crate::policy::{self, LabeledDocument, PolicyDocument, Requirement, Verdict, a2i, limits};
@@ -338,8 +339,4 @@ impl Builder<'_> {
             );
         }
     }
-}
-
-fn role_arn(account: &str, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account}:role{path}{name}")
 }

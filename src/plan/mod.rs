@@ -11,6 +11,7 @@
 //! - `cors`: the CORS configuration of the input buckets (R1);
 //! - `sids`: where A2I's statement goes when a statement with its Sid exists;
 //! - `boundary`: what a role's permissions boundary lets through;
+//! - `bucket_policy`: Denies in the policies of the buckets A2I uses;
 //! - `builder`: what every step shares: the collected changes and warnings,
 //!   and how a verdict becomes a change or a warning.
 //!
@@ -41,6 +42,7 @@ use crate::state::AccountState;
 use builder::Builder;
 
 mod boundary;
+mod bucket_policy;
 mod builder;
 mod caller;
 mod cors;

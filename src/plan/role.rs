@@ -143,6 +143,12 @@ impl Builder<'_> {
                         );
                     }
                 }
+                if let Some((verdict, reason)) =
+                    self.bucket_policy_deny(&existing.arn, action, resource)
+                {
+                    decision.verdict = verdict;
+                    decision.reason = reason;
+                }
                 match &decision.verdict {
                     policy::Verdict::Met { .. } => serves.push(resource.clone()),
                     verdict => {
@@ -252,6 +258,18 @@ impl Builder<'_> {
             Vec::new(),
         );
         self.role_creates.push(change);
+        // The new role's grants: all its needs, but a bucket policy may
+        // deny some of them whatever the role's policies say.
+        let arn = role_arn(&self.state.account_id, &role.path, &role.name);
+        for (action, wanted) in [(READ_ACTION, &role.read), (WRITE_ACTION, &role.write)] {
+            for (resource, why) in wanted {
+                if let Some((verdict, reason)) = self.bucket_policy_deny(&arn, action, resource) {
+                    let rid = requirement_ids(why).join(", ");
+                    let subject = format!("role `{}`", role.name);
+                    self.needs_grant(&subject, &rid, &verdict, &reason);
+                }
+            }
+        }
         let mut additions = Vec::new();
         if !role.read.is_empty() {
             additions.push(a2i::read_input_statement(
@@ -293,6 +311,11 @@ impl Builder<'_> {
         self.inline.push(change);
         Ok(())
     }
+}
+
+/// The ARN a role of `path` and `name` has (or will have once created).
+pub(super) fn role_arn(account: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role{path}{name}")
 }
 
 fn document_with(statements: &[Statement]) -> PolicyDocument {

@@ -315,3 +315,105 @@ async fn an_aws_managed_bucket_key_needs_nothing_and_gives_no_warning() {
     assert_eq!(json["warnings"], json!([]), "{json:#}");
     out.assert_code(0, "every need met, nothing to warn about");
 }
+
+fn warnings_on(json: &Value, requirement: &str) -> Vec<String> {
+    json["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["requirement"] == requirement)
+        .filter_map(|w| w["message"].as_str().map(String::from))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bucket_policy_deny_is_a_warning_on_the_need_it_blocks() {
+    let moto = Moto::start();
+    let s = moto.seed().await;
+    s.bucket(INPUT).await;
+    s.bucket(OUTPUT).await;
+    s.role(FLOW_A, SAGEMAKER_TRUST).await;
+    let vpc_only = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyThroughTheVpc", "Effect": "Deny", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{INPUT}/*"),
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}}]});
+    s.c.s3
+        .put_bucket_policy()
+        .bucket(INPUT)
+        .policy(vpc_only.to_string())
+        .send()
+        .await
+        .expect("put bucket policy");
+    let cwd = tempfile::tempdir().expect("a temp dir");
+    let spec = write_spec(cwd.path(), &flow("a", FLOW_A, "a", None));
+    let json = plan_is_empty(&moto, &spec, cwd.path()).json();
+    let r2 = warnings_on(&json, "R2");
+    assert_eq!(r2.len(), 1, "{json:#}");
+    assert!(r2[0].contains("bucket policy"), "{}", r2[0]);
+    assert!(r2[0].contains("aws:SourceVpce"), "{}", r2[0]);
+    assert!(r2[0].contains(FLOW_A), "{}", r2[0]);
+    // The output is not denied: R3 is still granted; the denied read is not.
+    let policy = json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["address"] == format!("aws_iam_role_policy.{FLOW_A}:{OWNED}"))
+        .expect("the owned policy");
+    assert_eq!(policy["requirements"], json!(["R3"]), "{json:#}");
+    assert!(
+        json["api_calls"]["s3:GetBucketPolicy"].as_u64() == Some(2),
+        "{json:#}"
+    );
+    // With --detailed-exitcode: changes first (2); after apply, 3.
+    apply_yes(&moto, &spec, cwd.path()).expect_code(0);
+    run(a2i_fix_in(&moto, cwd.path()).args([
+        "plan",
+        "--detailed-exitcode",
+        "--spec",
+        spec.to_str().expect("UTF-8"),
+    ]))
+    .expect_code(3);
+}
+
+#[tokio::test]
+async fn conditions_aws_satisfies_count_and_a_variable_in_a_deny_may_match() {
+    let moto = Moto::start();
+    let s = moto.seed().await;
+    s.bucket(INPUT).await;
+    s.bucket(OUTPUT).await;
+    s.role(FLOW_A, SAGEMAKER_TRUST).await;
+    // The grants hold only for resources of the role's own account: that is
+    // every bucket the spec names, so they are met.
+    let same_account = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{INPUT}/*"),
+         "Condition": {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}}},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{OUTPUT}/a/*"),
+         "Condition": {"StringEquals": {"aws:ResourceAccount": ACCOUNT_ID}}}]});
+    s.inline_policy(FLOW_A, "own-account-only", &same_account.to_string())
+        .await;
+    s.put_cors(INPUT, &[cors_rule(&["GET"], &["*"])]).await;
+    let cwd = tempfile::tempdir().expect("a temp dir");
+    let spec = write_spec(cwd.path(), &flow("a", FLOW_A, "a", None));
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
+        "plan",
+        "--detailed-exitcode",
+        "--json",
+        "--spec",
+        spec.to_str().expect("UTF-8"),
+    ]));
+    let json = out.json();
+    assert_eq!(json["changes"], json!([]), "{json:#}");
+    assert_eq!(json["warnings"], json!([]), "{json:#}");
+    out.assert_code(0, "every need met");
+
+    // A Deny on a per-user prefix may match the output: it is reported.
+    let per_user = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "s3:PutObject",
+         "Resource": format!("arn:aws:s3:::{OUTPUT}/${{aws:username}}/*")}]});
+    s.inline_policy(FLOW_A, "per-user", &per_user.to_string())
+        .await;
+    let json = plan_is_empty(&moto, &spec, cwd.path()).json();
+    let r3 = warnings_on(&json, "R3");
+    assert_eq!(r3.len(), 1, "{json:#}");
+    assert!(r3[0].contains("per-user"), "{}", r3[0]);
+}
