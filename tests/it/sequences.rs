@@ -24,7 +24,7 @@
 //!
 //! A failure prints the seed, the steps taken, the spec and every check that
 //! failed. Environment:
-//! - `A2I_FIX_SEQUENCE_SEED=N` replays seed `N` alone;
+//! - `A2I_FIX_SEQUENCE_SEED=N` replays seed `N` alone (`N,M,...` several);
 //! - `A2I_FIX_SEQUENCES=N` runs `N` random seeds after the default ones
 //!   (their seeds are printed: replay one with the variable above).
 //!
@@ -32,6 +32,7 @@
 
 mod foreign;
 mod model;
+mod replay;
 mod run;
 mod world;
 
@@ -48,24 +49,29 @@ use crate::support::{Moto, block_on};
 /// refused).
 const DEFAULT_SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
 
-fn env_number(name: &str) -> Option<u64> {
+/// The numbers in variable `name` (comma-separated), if it is set.
+fn env_numbers(name: &str) -> Option<Vec<u64>> {
     let value = std::env::var(name).ok()?;
     Some(
         value
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}=`{value}` is not a number: {e}")),
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{name}=`{value}`: `{n}` is not a number: {e}"))
+            })
+            .collect(),
     )
 }
 
-/// The seeds to run: the replayed one alone, or the defaults plus the
+/// The seeds to run: the replayed ones alone, or the defaults plus the
 /// requested random ones.
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = env_number("A2I_FIX_SEQUENCE_SEED") {
-        return vec![seed];
+    if let Some(seeds) = env_numbers("A2I_FIX_SEQUENCE_SEED") {
+        return seeds;
     }
     let mut seeds = DEFAULT_SEEDS.to_vec();
-    let extra = env_number("A2I_FIX_SEQUENCES").unwrap_or(0);
+    let extra = env_numbers("A2I_FIX_SEQUENCES").map_or(0, |n| n.iter().sum());
     let mut dice = model::Dice::new(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use a2i_fix::policy::CorsRule;
 use serde_json::Value;
 
-use super::foreign::{self, DocRef};
+use super::foreign;
 use super::model::{BUCKETS, Dice, KEYS, Names, Need, SpecModel};
 use super::world::{self, Grant, Verdict};
 use crate::support::{
@@ -33,31 +33,31 @@ pub struct Failure {
 pub type Log = Rc<RefCell<Vec<String>>>;
 
 /// The last apply that wrote something, for the rollback step.
-struct LastApply {
-    journal: PathBuf,
-    before: Account,
-    after: Account,
+pub(super) struct LastApply {
+    pub(super) journal: PathBuf,
+    pub(super) before: Account,
+    pub(super) after: Account,
 }
 
 pub struct Sequence<'a> {
-    moto: &'a Moto,
-    seed: u64,
-    s: Seed,
-    names: Names,
-    dice: Dice,
-    spec: SpecModel,
-    dir: tempfile::TempDir,
-    log: Log,
-    step: usize,
+    pub(super) moto: &'a Moto,
+    pub(super) seed: u64,
+    pub(super) s: Seed,
+    pub(super) names: Names,
+    pub(super) dice: Dice,
+    pub(super) spec: SpecModel,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) log: Log,
+    pub(super) step: usize,
     /// Grants some apply wrote that no foreign edit or rollback removed since.
-    tracked: BTreeSet<Grant>,
-    last_apply: Option<LastApply>,
+    pub(super) tracked: BTreeSet<Grant>,
+    pub(super) last_apply: Option<LastApply>,
     /// What the sequence exercised, to choose default seeds that cover
     /// every kind of step.
     pub features: BTreeSet<String>,
 }
 
-fn failure(step: usize, failures: Vec<(String, String)>) -> Result<(), Failure> {
+pub(super) fn failure(step: usize, failures: Vec<(String, String)>) -> Result<(), Failure> {
     let Some((check, _)) = failures.first() else {
         return Ok(());
     };
@@ -72,7 +72,7 @@ fn failure(step: usize, failures: Vec<(String, String)>) -> Result<(), Failure> 
     })
 }
 
-fn lines<T: std::fmt::Display>(items: &[T]) -> String {
+pub(super) fn lines<T: std::fmt::Display>(items: &[T]) -> String {
     items
         .iter()
         .map(|i| format!("    {i}"))
@@ -183,13 +183,13 @@ impl<'a> Sequence<'a> {
         seq
     }
 
-    fn note(&self, line: String) {
+    pub(super) fn note(&self, line: String) {
         let line = format!("  {:>2}. {line}", self.step);
         eprintln!("seed {} |{line}", self.seed);
         self.log.borrow_mut().push(line);
     }
 
-    fn spec_path(&self) -> PathBuf {
+    pub(super) fn spec_path(&self) -> PathBuf {
         self.dir.path().join("a2i.toml")
     }
 
@@ -202,11 +202,11 @@ impl<'a> Sequence<'a> {
         self.spec.toml(&self.names)
     }
 
-    async fn read(&self) -> Account {
+    pub(super) async fn read(&self) -> Account {
         world::read(&self.s.c, &self.names).await
     }
 
-    fn a2i_fix(&self, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    pub(super) fn a2i_fix(&self, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
         let mut cmd = a2i_fix_in(self.moto, self.dir.path());
         for a in args {
             cmd.arg(a);
@@ -214,7 +214,7 @@ impl<'a> Sequence<'a> {
         run(&mut cmd)
     }
 
-    fn backups(&self, what: &str) -> PathBuf {
+    pub(super) fn backups(&self, what: &str) -> PathBuf {
         self.dir
             .path()
             .join(format!("backups-{}-{what}", self.step))
@@ -222,7 +222,7 @@ impl<'a> Sequence<'a> {
 
     /// Forget tracked grants that `account` no longer holds (a foreign edit
     /// or a rollback took them away).
-    fn retrack(&mut self, account: &Account) {
+    pub(super) fn retrack(&mut self, account: &Account) {
         let now = world::grants(account);
         self.tracked
             .retain(|g| now.iter().any(|n| world::covers(n, g)));
@@ -275,7 +275,10 @@ impl<'a> Sequence<'a> {
     }
 
     /// `apply --yes` (of the spec, or of `plan_file`), then checks 1 to 5.
-    async fn apply_and_check(&mut self, plan_file: Option<&Path>) -> Result<(), Failure> {
+    pub(super) async fn apply_and_check(
+        &mut self,
+        plan_file: Option<&Path>,
+    ) -> Result<(), Failure> {
         self.features.insert(
             if plan_file.is_some() {
                 "apply of a fresh saved plan"
@@ -406,227 +409,9 @@ impl<'a> Sequence<'a> {
         failures.sort_by(|a, b| a.0.cmp(&b.0));
         failure(self.step, failures)
     }
-
-    /// `plan --out`, then (mostly) an edit of one of its targets, then
-    /// `apply PLANFILE`: refused as stale with nothing written; or, without
-    /// an edit, applied and checked like any apply.
-    async fn saved_plan(&mut self) -> Result<(), Failure> {
-        let file = self
-            .dir
-            .path()
-            .join(format!("step-{}.plan.json", self.step));
-        let spec = self.spec_path();
-        let planned = self.a2i_fix(&[&"plan", &"--spec", &spec, &"--json", &"--out", &file]);
-        if planned.code != Some(0) {
-            return failure(
-                self.step,
-                vec![("the saved plan is made".into(), indent(&planned.all()))],
-            );
-        }
-        let changes = planned.json()["changes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let account = self.read().await;
-        let edit = if changes.is_empty() || self.dice.chance(1, 3) {
-            None
-        } else {
-            self.edit_a_target(&changes, &account).await
-        };
-        let Some(edit) = edit else {
-            self.note(format!(
-                "saved plan ({} change(s)), applied unchanged",
-                changes.len()
-            ));
-            return self.apply_and_check(Some(&file)).await;
-        };
-        self.features.insert("stale saved plan".into());
-        self.note(format!(
-            "saved plan ({} change(s)), then foreign edit: {edit}; apply of the saved plan",
-            changes.len()
-        ));
-        let before = self.read().await;
-        self.retrack(&before);
-        let backups = self.backups("stale");
-        let out = self.a2i_fix(&[&"apply", &file, &"--yes", &"--backup-dir", &backups]);
-        let after = self.read().await;
-        let written = world::diff(&before, &after);
-        let mut failures = Vec::new();
-        if out.code == Some(0) || !out.all().contains("stale") {
-            failures.push(("a stale saved plan is refused".into(), indent(&out.all())));
-        }
-        if !written.is_empty() {
-            failures.push((
-                "a refused saved plan writes nothing".into(),
-                format!("  written:\n{}", lines(&written)),
-            ));
-        }
-        failure(self.step, failures)
-    }
-
-    /// Change one target of a saved plan as another actor would; `None`
-    /// when no target can be changed that way.
-    async fn edit_a_target(&mut self, changes: &[Value], account: &Account) -> Option<String> {
-        let mut candidates = Vec::new();
-        for c in changes {
-            let t = &c["target"];
-            let field = |k: &str| t[k].as_str().unwrap_or_default().to_string();
-            let doc = match t["type"].as_str() {
-                Some("bucket_cors") => Some((None, field("bucket"))),
-                Some("role") => Some((None, field("name"))),
-                Some("trust_policy") => Some((
-                    Some(DocRef::Trust {
-                        role: field("role"),
-                    }),
-                    String::new(),
-                )),
-                Some("inline_policy") => {
-                    let r = DocRef::Inline {
-                        role: field("role"),
-                        name: field("policy_name"),
-                    };
-                    r.read(account)
-                        .is_some()
-                        .then_some((Some(r), String::new()))
-                }
-                Some("key_policy") => Some((
-                    Some(DocRef::Key {
-                        key_id: field("key_id"),
-                    }),
-                    String::new(),
-                )),
-                _ => None,
-            };
-            if let Some(d) = doc {
-                candidates.push((t["type"].as_str().unwrap_or_default().to_string(), d));
-            }
-        }
-        if candidates.is_empty() {
-            return None;
-        }
-        let (kind, (doc, name)) = candidates[self.dice.below(candidates.len())].clone();
-        match (kind.as_str(), doc) {
-            ("bucket_cors", _) => {
-                let mut rules = match account.get(&format!("bucket {name} cors")) {
-                    Some(crate::support::Doc::Cors(config)) => config.rules.clone(),
-                    _ => vec![],
-                };
-                rules.push(CorsRule {
-                    allowed_methods: vec!["HEAD".into()],
-                    allowed_origins: vec!["https://stale.example".into()],
-                    ..CorsRule::default()
-                });
-                self.s.put_cors(&name, &rules).await;
-                Some(format!("add a CORS rule to `{name}`"))
-            }
-            ("role", _) => {
-                foreign::create_role_first(&self.s, &self.names, &name).await;
-                Some(format!("create role `{name}` (Lambda trust) first"))
-            }
-            (_, Some(r)) => {
-                let mut v = r.read(account)?;
-                let st = foreign::unrelated(&r, &self.names, self.step);
-                if self.dice.chance(1, 2) || !foreign::rewrite_equivalently(&mut v, &mut self.dice)
-                {
-                    let list = v["Statement"].as_array_mut()?;
-                    list.push(st);
-                    r.write(&self.s, &v.to_string()).await;
-                    Some(format!("add an unrelated statement to `{}`", r.key()))
-                } else {
-                    r.write(&self.s, &v.to_string()).await;
-                    Some(format!("rewrite `{}` equivalently", r.key()))
-                }
-            }
-            _ => None,
-        }
-    }
-
-    /// Roll back the last apply that wrote: it puts back exactly what that
-    /// apply changed when nothing changed since, and is refused with nothing
-    /// written otherwise.
-    async fn rollback(&mut self) -> Result<(), Failure> {
-        let last = self.last_apply.take().expect("a journal to roll back");
-        let now = self.read().await;
-        let changed: Vec<&String> = last
-            .before
-            .0
-            .keys()
-            .chain(last.after.0.keys())
-            .filter(|k| last.before.get(k) != last.after.get(k))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let untouched = changed.iter().all(|k| now.get(k) == last.after.get(k));
-        self.note(format!(
-            "rollback of the last apply's journal ({} document(s); {})",
-            changed.len(),
-            if untouched {
-                "none changed since: must succeed"
-            } else {
-                "some changed since: must be refused"
-            }
-        ));
-        let backups = self.backups("rollback");
-        let out = self.a2i_fix(&[
-            &"rollback",
-            &last.journal,
-            &"--yes",
-            &"--backup-dir",
-            &backups,
-        ]);
-        let after = self.read().await;
-        let mut failures = Vec::new();
-        if untouched {
-            self.features.insert("rollback".into());
-            if out.code != Some(0) {
-                failures.push(("the rollback succeeds".into(), indent(&out.all())));
-            }
-            let wrong: Vec<String> = changed
-                .iter()
-                .filter(|k| after.get(k) != last.before.get(k))
-                .map(|k| {
-                    format!(
-                        "`{k}`:\n      expected {}\n      found    {}",
-                        world::show(last.before.get(k)),
-                        world::show(after.get(k))
-                    )
-                })
-                .collect();
-            if !wrong.is_empty() {
-                failures.push((
-                    "the rollback puts back what the apply changed".into(),
-                    lines(&wrong),
-                ));
-            }
-            let others: Vec<String> = world::diff(&now, &after)
-                .into_iter()
-                .filter(|d| !changed.iter().any(|k| d.starts_with(&format!("`{k}`"))))
-                .collect();
-            if !others.is_empty() {
-                failures.push((
-                    "the rollback touches only what the apply changed".into(),
-                    lines(&others),
-                ));
-            }
-        } else {
-            self.features.insert("refused rollback".into());
-            if out.code == Some(0) || !out.all().contains("changed since the apply") {
-                failures.push((
-                    "a rollback of changed resources is refused".into(),
-                    indent(&out.all()),
-                ));
-            }
-            let written = world::diff(&now, &after);
-            if !written.is_empty() {
-                failures.push(("a refused rollback writes nothing".into(), lines(&written)));
-            }
-        }
-        self.retrack(&after);
-        failure(self.step, failures)
-    }
 }
 
-fn indent(text: &str) -> String {
+pub(super) fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    | {l}"))
         .collect::<Vec<_>>()
