@@ -32,6 +32,7 @@ mod policy_parse;
 mod policy_properties;
 mod policy_smoke;
 mod render_snapshots;
+mod sequences;
 mod spec_errors;
 mod spec_examples;
 mod spec_props;
