@@ -6,6 +6,8 @@
 //! - merge is idempotent, never removes, moves or changes an existing
 //!   statement or rule it was not asked to replace, and afterwards every
 //!   requirement is met unless a Deny already blocked it;
+//! - a resource with a policy variable never grants and never blocks for sure;
+//!   a condition on the account and its negation never give the same answer;
 //! - the wildcard functions agree with brute force on small alphabets.
 
 use a2i_fix::policy::limits::{check_cors_nothing_lost, check_nothing_lost};
@@ -641,6 +643,53 @@ proptest! {
         let twice = merge_cors(&once.document, &a2i::cors_rule());
         prop_assert!(!twice.changed());
         prop_assert_eq!(twice.document, once.document);
+    }
+
+    #[test]
+    fn a_resource_with_a_policy_variable_never_grants_and_never_blocks_for_sure(
+        before in "[in/*]{0,4}", after in "[in/*?]{0,4}", escape in 0usize..3,
+    ) {
+        let escaped = ["", "${*}", "${$}"][escape];
+        let resource = format!("arn:aws:s3:::{before}{escaped}${{aws:username}}{after}");
+        let statement = |effect: &str| json!({"Effect": effect, "Action": "s3:GetObject", "Resource": resource});
+        let granted = json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::in/*"});
+        let requirement = Requirement::Identity { action: "s3:GetObject".into(), resource: "arn:aws:s3:::in/*".into() };
+        let allow = parse_value(&json!({"Version": "2012-10-17", "Statement": [statement("Allow")]}));
+        let d = evaluate(&requirement, &[LabeledDocument { label: "p", document: &allow }], ACCT);
+        prop_assert_eq!(&d.verdict, &Verdict::NotMet, "{}: {}", resource, d.reason);
+        let deny = parse_value(&json!({"Version": "2012-10-17", "Statement": [granted, statement("Deny")]}));
+        let d = evaluate(&requirement, &[LabeledDocument { label: "p", document: &deny }], ACCT);
+        prop_assert!(
+            matches!(d.verdict, Verdict::Met { .. } | Verdict::Blocked { conditional: true, .. }),
+            "{}: {:?} {}", resource, d.verdict, d.reason
+        );
+    }
+
+    #[test]
+    fn an_account_condition_and_its_negation_never_agree(
+        pair in 0usize..3, if_exists in any::<bool>(), key in 0usize..2,
+        values in proptest::collection::vec(pick([ACCT, "444455556666", "1111*", "4444*", "*", "${aws:PrincipalAccount}", "${aws:resourceaccount}", "11112222333?"]), 1..4),
+    ) {
+        let (positive, negative) = [
+            ("StringEquals", "StringNotEquals"),
+            ("StringLike", "StringNotLike"),
+            ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"),
+        ][pair];
+        let suffix = if if_exists { "IfExists" } else { "" };
+        let key = ["aws:PrincipalAccount", "AWS:ResourceAccount"][key];
+        let requirement = Requirement::Identity { action: "s3:GetObject".into(), resource: "arn:aws:s3:::in/*".into() };
+        let met = |operator: &str| {
+            let doc = parse_value(&json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::in/*",
+                 "Condition": {format!("{operator}{suffix}"): {key: values}}}
+            ]}));
+            evaluate(&requirement, &[LabeledDocument { label: "p", document: &doc }], ACCT).verdict
+        };
+        let (yes, no) = (met(positive), met(negative));
+        prop_assert!(
+            matches!((&yes, &no), (Verdict::Met { .. }, Verdict::NotMet) | (Verdict::NotMet, Verdict::Met { .. })),
+            "{:?} / {:?} for {:?}", yes, no, values
+        );
     }
 
     #[test]
