@@ -86,6 +86,15 @@ struct WriteArgs {
     /// Where journals (backups of every replaced document) are written.
     #[arg(long, default_value = a2i_fix::journal::DEFAULT_BACKUP_DIR)]
     backup_dir: PathBuf,
+    /// Seconds to keep retrying a key policy that names a principal KMS does
+    /// not see yet (IAM is eventually consistent).
+    #[arg(long, env = "A2I_FIX_KMS_RETRY_SECONDS", value_name = "SECONDS",
+          value_parser = seconds_or_zero, default_value = "120")]
+    kms_retry_seconds: std::time::Duration,
+    /// Seconds to wait, after the writes, for AWS to show them.
+    #[arg(long, env = "A2I_FIX_VERIFY_SECONDS", value_name = "SECONDS",
+          value_parser = seconds_or_zero, default_value = "30")]
+    verify_seconds: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -216,12 +225,21 @@ fn connection(global: &Global) -> commands::Connection {
 
 /// A whole number of seconds from 1 to 3600.
 fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    seconds_in(text, 1)
+}
+
+/// A whole number of seconds from 0 to 3600.
+fn seconds_or_zero(text: &str) -> Result<std::time::Duration, String> {
+    seconds_in(text, 0)
+}
+
+fn seconds_in(text: &str, min: u64) -> Result<std::time::Duration, String> {
     let n: u64 = text
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a whole number of seconds"))?;
-    if !(1..=3600).contains(&n) {
-        return Err(format!("{n} is out of range: give 1 to 3600 seconds"));
+    if !(min..=3600).contains(&n) {
+        return Err(format!("{n} is out of range: give {min} to 3600 seconds"));
     }
     Ok(std::time::Duration::from_secs(n))
 }
@@ -231,6 +249,8 @@ fn write_options(args: &WriteArgs) -> commands::WriteOptions {
         yes: args.yes,
         dry_run: args.dry_run,
         backup_dir: args.backup_dir.clone(),
+        kms_retry_budget: args.kms_retry_seconds,
+        verify_timeout: args.verify_seconds,
     }
 }
 

@@ -88,13 +88,12 @@ use crate::journal::{self, EndOutcome, Header, Journal, JournalError, Record, St
 use crate::model::fingerprint;
 use crate::plan::{Plan, plan_digest};
 
-/// Environment variable: seconds to keep retrying PutKeyPolicy (default 120).
-pub const KMS_RETRY_ENV: &str = "A2I_FIX_KMS_RETRY_SECONDS";
-/// Environment variable: seconds to wait for writes to be visible (default 30).
-pub const VERIFY_ENV: &str = "A2I_FIX_VERIFY_SECONDS";
-
-const DEFAULT_KMS_RETRY: Duration = Duration::from_secs(120);
-const DEFAULT_VERIFY: Duration = Duration::from_secs(30);
+/// How long PutKeyPolicy's "invalid principals" is retried by default (the
+/// CLI's `--kms-retry-seconds`, `A2I_FIX_KMS_RETRY_SECONDS`).
+pub const DEFAULT_KMS_RETRY: Duration = Duration::from_secs(120);
+/// How long verification waits for writes to be visible by default (the
+/// CLI's `--verify-seconds`, `A2I_FIX_VERIFY_SECONDS`).
+pub const DEFAULT_VERIFY: Duration = Duration::from_secs(30);
 const READ_CONCURRENCY: usize = 8;
 
 /// Who is calling: from STS GetCallerIdentity.
@@ -134,9 +133,10 @@ pub struct ApplyOptions {
     pub expected_account_id: Option<String>,
     /// The saved plan file being applied, if any (named in messages).
     pub saved_plan: Option<PathBuf>,
-    /// PutKeyPolicy retry budget (env [`KMS_RETRY_ENV`]).
+    /// PutKeyPolicy retry budget ([`DEFAULT_KMS_RETRY`] by default).
     pub kms_retry_budget: Duration,
-    /// How long verification waits for writes to become visible (env [`VERIFY_ENV`]).
+    /// How long verification waits for writes to become visible
+    /// ([`DEFAULT_VERIFY`] by default).
     pub verify_timeout: Duration,
     /// Writes of one group running at once.
     pub concurrency: usize,
@@ -145,9 +145,10 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// Defaults: backup dir `.a2i-fix`, timings from the environment or
-    /// 120 s (KMS) and 30 s (verification), 4 writes at once, no interrupt
-    /// handler (call `Interrupt::on_ctrl_c` in the CLI).
+    /// Defaults: backup dir `.a2i-fix`, 120 s of KMS retries and 30 s of
+    /// verification, 4 writes at once, no interrupt handler (call
+    /// `Interrupt::on_ctrl_c` in the CLI). The environment is not read
+    /// here: the CLI parses its settings, and reports a bad value.
     pub fn new(identity: Identity) -> Self {
         ApplyOptions {
             backup_dir: PathBuf::from(journal::DEFAULT_BACKUP_DIR),
@@ -155,26 +156,14 @@ impl ApplyOptions {
             identity,
             expected_account_id: None,
             saved_plan: None,
-            kms_retry_budget: env_seconds(KMS_RETRY_ENV).unwrap_or(DEFAULT_KMS_RETRY),
-            verify_timeout: env_seconds(VERIFY_ENV).unwrap_or(DEFAULT_VERIFY),
+            kms_retry_budget: DEFAULT_KMS_RETRY,
+            verify_timeout: DEFAULT_VERIFY,
             concurrency: 4,
             interrupt: Interrupt::new(),
         }
     }
 }
 
-fn env_seconds(name: &str) -> Option<Duration> {
-    parse_seconds(&std::env::var(name).ok()?)
-}
-
-fn parse_seconds(v: &str) -> Option<Duration> {
-    let secs: f64 = v.trim().parse().ok()?;
-    if secs.is_finite() && secs >= 0.0 {
-        Some(Duration::from_secs_f64(secs))
-    } else {
-        None
-    }
-}
 /// Execute `plan` (see module docs).
 pub async fn execute(
     clients: &Clients,

@@ -1,7 +1,6 @@
 //! Unit tests of the write order, the guards, the report and the timing
 //! variables; the tests against AWS (moto) are in `tests/`.
 
-use std::time::Duration;
 
 use super::guards::{guard_one, guards};
 use super::*;
@@ -253,12 +252,4 @@ fn report_of_a_failure_half_way_names_each_outcome() {
         "{text}"
     );
     assert!(text.contains("Apply failed! Resources: 1 added, 0 changed, 0 destroyed; 1 failed, 1 not attempted, 0 not converged."), "{text}");
-}
-
-#[test]
-fn timing_variables_accept_fractions_and_ignore_garbage() {
-    assert_eq!(parse_seconds(" 1.5 "), Some(Duration::from_millis(1500)));
-    assert_eq!(parse_seconds("0"), Some(Duration::ZERO));
-    assert_eq!(parse_seconds("-1"), None);
-    assert_eq!(parse_seconds("soon"), None);
 }

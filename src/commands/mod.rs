@@ -121,6 +121,10 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// Where journals are written.
     pub backup_dir: PathBuf,
+    /// How long PutKeyPolicy's "invalid principals" is retried.
+    pub kms_retry_budget: std::time::Duration,
+    /// How long verification waits for the writes to be visible.
+    pub verify_timeout: std::time::Duration,
 }
 
 /// `apply` options.
@@ -221,6 +225,8 @@ pub async fn apply(
     let mut options = apply::ApplyOptions::new(identity);
     options.backup_dir = command.write.backup_dir.clone();
     options.dry_run = command.write.dry_run;
+    options.kms_retry_budget = command.write.kms_retry_budget;
+    options.verify_timeout = command.write.verify_timeout;
     options.expected_account_id = expected_account;
     options.saved_plan = command.plan_file.clone();
     execute_confirmed(&clients, &plan, options, confirmation, console).await
@@ -250,6 +256,8 @@ pub async fn rollback(
     let mut options = apply::ApplyOptions::new(identity);
     options.backup_dir = write.backup_dir.clone();
     options.dry_run = write.dry_run;
+    options.kms_retry_budget = write.kms_retry_budget;
+    options.verify_timeout = write.verify_timeout;
     execute_confirmed(&clients, &plan, options, confirmation, console).await
 }
 

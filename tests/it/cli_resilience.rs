@@ -42,7 +42,9 @@ fn a_stalled_endpoint_ends_within_the_timeouts_naming_the_call() {
 fn bad_tuning_values_are_usage_errors_that_name_them() {
     let home = tempfile::tempdir().expect("temp dir");
     let spec = example("custom-task.toml");
-    let cases: [(&[(&str, &str)], &[&str], &str); 6] = [
+    let cases: [(&[(&str, &str)], &[&str], &str); 8] = [
+        (&[("A2I_FIX_VERIFY_SECONDS", "1e20")], &[], "1e20"),
+        (&[("A2I_FIX_KMS_RETRY_SECONDS", "soon")], &[], "soon"),
         (&[("A2I_FIX_ATTEMPT_TIMEOUT", "soon")], &[], "soon"),
         (&[("A2I_FIX_OPERATION_TIMEOUT", "1e20")], &[], "1e20"),
         (&[], &["--attempt-timeout", "0"], "out of range"),
@@ -55,9 +57,18 @@ fn bad_tuning_values_are_usage_errors_that_name_them() {
         (&[], &["--s3-concurrency", "many"], "many"),
     ];
     for (env, args, named) in cases {
+        // The write settings belong to apply (and rollback).
+        let command = if env
+            .iter()
+            .any(|(k, _)| k.contains("VERIFY") || k.contains("KMS_RETRY"))
+        {
+            "apply"
+        } else {
+            "plan"
+        };
         let mut cmd = a2i_fix_without_aws(home.path());
         cmd.envs(env.iter().copied())
-            .arg("plan")
+            .arg(command)
             .args(args)
             .arg("--spec")
             .arg(&spec);

@@ -62,6 +62,8 @@ fn write_options(dir: &std::path::Path, yes: bool) -> WriteOptions {
         yes,
         dry_run: false,
         backup_dir: dir.join("backups"),
+        kms_retry_budget: std::time::Duration::from_secs(5),
+        verify_timeout: std::time::Duration::from_secs(10),
     }
 }
 
