@@ -181,7 +181,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
-            if read_only && is_broken_pipe(&err) {
+            if read_only && commands::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
@@ -192,14 +192,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Whether the error is stdout closed by its reader.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 fn use_color(global: &Global) -> bool {

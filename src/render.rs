@@ -209,6 +209,10 @@ pub fn render_warnings(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> i
 
 /// Render the plan as one versioned JSON document (see README "JSON plan").
 pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, plan).map_err(io::Error::other)?;
+    // Keep the kind of an I/O failure (a closed pipe stays `BrokenPipe`).
+    serde_json::to_writer_pretty(&mut *out, plan).map_err(|e| match e.io_error_kind() {
+        Some(kind) => io::Error::new(kind, e),
+        None => io::Error::other(e),
+    })?;
     writeln!(out)
 }

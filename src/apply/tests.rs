@@ -1,7 +1,6 @@
 //! Unit tests of the write order, the guards, the report and the timing
 //! variables; the tests against AWS (moto) are in `tests/`.
 
-
 use super::guards::{guard_one, guards};
 use super::*;
 use crate::model::{Action, PrincipalKind, Target, digest, fingerprint};

@@ -167,7 +167,13 @@ pub async fn plan(
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
     let (_, _, plan) = compute_plan(connection, &options.spec, console.spinner).await?;
-    print_plan(&plan, options.json, console)?;
+    // The outcome is decided by the plan, not by whether its reader kept
+    // the pipe open: `plan --detailed-exitcode | head` still exits 2.
+    if let Err(e) = print_plan(&plan, options.json, console)
+        && !is_broken_pipe(&e)
+    {
+        return Err(e);
+    }
     if let Some(out) = &options.out {
         saved::write_saved_plan(out, &plan)?;
         writeln!(
@@ -319,6 +325,14 @@ async fn execute_confirmed(
             None => Err(anyhow::Error::new(err)),
         },
     }
+}
+
+/// Whether the error is the output closed by its reader.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn print_plan(plan: &Plan, json: bool, console: &mut Console<'_>) -> anyhow::Result<()> {

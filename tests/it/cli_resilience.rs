@@ -111,3 +111,29 @@ fn retries_keep_the_users_settings_and_default_to_more_attempts_for_iam() {
     let kept = Retries::for_config(&configured);
     assert_eq!((kept.iam, kept.other), (users.clone(), users));
 }
+
+#[tokio::test]
+async fn a_closed_pipe_does_not_change_the_exit_code_of_plan() {
+    let moto = Moto::start();
+    seed_broken_account(&moto, true).await;
+    for (args, code) in [
+        (&["plan", "--detailed-exitcode"][..], 2),
+        (&["plan", "--detailed-exitcode", "--json"][..], 2),
+        (&["plan"][..], 0),
+    ] {
+        let mut cmd = a2i_fix(&moto);
+        cmd.args(args)
+            .arg("--spec")
+            .arg(example("custom-task.toml"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("starting a2i-fix");
+        // The reader goes away before anything is written: like `| head -0`.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("waiting for a2i-fix");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
