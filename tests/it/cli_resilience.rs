@@ -42,7 +42,9 @@ fn a_stalled_endpoint_ends_within_the_timeouts_naming_the_call() {
 fn bad_tuning_values_are_usage_errors_that_name_them() {
     let home = tempfile::tempdir().expect("temp dir");
     let spec = example("custom-task.toml");
-    let cases: [(&[(&str, &str)], &[&str], &str); 8] = [
+    // (environment, flags, what the error must name)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case<'_>; 8] = [
         (&[("A2I_FIX_VERIFY_SECONDS", "1e20")], &[], "1e20"),
         (&[("A2I_FIX_KMS_RETRY_SECONDS", "soon")], &[], "soon"),
         (&[("A2I_FIX_ATTEMPT_TIMEOUT", "soon")], &[], "soon"),
