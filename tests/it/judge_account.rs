@@ -417,3 +417,86 @@ async fn conditions_aws_satisfies_count_and_a_variable_in_a_deny_may_match() {
     assert_eq!(r3.len(), 1, "{json:#}");
     assert!(r3[0].contains("per-user"), "{}", r3[0]);
 }
+
+#[tokio::test]
+async fn apply_refuses_a_plan_that_would_narrow_a_statement_even_when_declared() {
+    let moto = Moto::start();
+    let s = moto.seed().await;
+    s.bucket(INPUT).await;
+    s.bucket(OUTPUT).await;
+    s.role(FLOW_A, SAGEMAKER_TRUST).await;
+    s.role(FLOW_B, SAGEMAKER_TRUST).await;
+    let root = json!({"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT_ID}:root")},
+        "Action": "kms:*", "Resource": "*"});
+    let earlier = json!({"Sid": "AllowUseOfKmsKey", "Effect": "Allow",
+        "Principal": {"AWS": role_arn(FLOW_B)},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "Resource": "*"});
+    let policy = json!({"Version": "2012-10-17", "Statement": [root, earlier]});
+    let (key_id, _) = s.key(Some(&policy.to_string())).await;
+    s.alias(KEY_ALIAS, &key_id).await;
+    let cwd = tempfile::tempdir().expect("a temp dir");
+    let spec = write_spec(cwd.path(), &flow("a", FLOW_A, "a", Some(KEY_ALIAS)));
+    let file = cwd.path().join("plan.json");
+    run(a2i_fix_in(&moto, cwd.path()).args([
+        "plan",
+        "--spec",
+        spec.to_str().expect("UTF-8"),
+        "--out",
+        file.to_str().expect("UTF-8"),
+    ]))
+    .expect_code(0);
+    let mut plan = a2i_fix::saved::load_saved_plan(&file).expect("the saved plan loads");
+    let change = plan
+        .changes
+        .iter_mut()
+        .find(|c| c.address.starts_with("aws_kms_key_policy."))
+        .expect("a key policy change");
+    // The plan keeps role B beside A; the crafted one drops B and says it
+    // replaces the statement.
+    let planned: Value =
+        serde_json::from_str(change.after.as_deref().expect("after")).expect("JSON");
+    let ours = statements(&planned.to_string())
+        .into_iter()
+        .find(|st| st["Sid"] == "AllowUseOfKmsKey")
+        .expect("A2I's statement");
+    let mut principals = strings_of(&ours["Principal"]["AWS"]);
+    principals.sort();
+    assert_eq!(principals, [role_arn(FLOW_A), role_arn(FLOW_B)]);
+    let mut crafted = planned.clone();
+    for st in crafted["Statement"].as_array_mut().expect("a list") {
+        if st["Sid"] == "AllowUseOfKmsKey" {
+            st["Principal"] = json!({"AWS": role_arn(FLOW_A)});
+        }
+    }
+    let after = crafted.to_string();
+    change.after_digest = a2i_fix::model::fingerprint(Some(&after));
+    change.after = Some(after);
+    change.replaced_sids = vec!["AllowUseOfKmsKey".into()];
+    let crafted_file = cwd.path().join("crafted.json");
+    a2i_fix::saved::write_saved_plan(&crafted_file, &plan).expect("writing the crafted plan");
+
+    let reader = moto.clients().await;
+    let before = Account::read(&reader).await;
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
+        "apply",
+        crafted_file.to_str().expect("UTF-8"),
+        "--yes",
+        "--backup-dir",
+        cwd.path().join("backups").to_str().expect("UTF-8"),
+    ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains("apply refused before any write"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("would lose principal `{}`", role_arn(FLOW_B))),
+        "{}",
+        out.all()
+    );
+    assert_untouched(&before, &Account::read(&reader).await, "a narrowing plan");
+}
