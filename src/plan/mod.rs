@@ -16,11 +16,13 @@
 //!   and how a verdict becomes a change or a warning.
 //!
 //! Decisions:
-//! - A requirement met only under a condition, or blocked by a Deny, or
-//!   possibly limited by a permissions boundary, becomes a *warning*, not a
-//!   change: adding an unconditional Allow next to a deliberate condition
-//!   would widen access the owner restricted on purpose, and an Allow cannot
-//!   beat a Deny anyway.
+//! - A requirement met only under a condition, or blocked by a Deny (in the
+//!   role's policies, its permissions boundary or the bucket's policy), or
+//!   not allowed by the role's boundary, becomes a *warning*, not a change:
+//!   adding an unconditional Allow next to a deliberate condition would
+//!   widen access the owner restricted on purpose, and an Allow cannot beat
+//!   a Deny anyway. Every warning is a need left unmet that no change a2i-fix
+//!   makes can meet (`plan --detailed-exitcode` exits 3 on them).
 //! - A2I's S3 grants go into one inline policy per role,
 //!   [`OWNED_POLICY_NAME`]; other inline policies are never changed.
 //! - A2I's statement is built from every need it serves plus everything it

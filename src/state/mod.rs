@@ -10,17 +10,21 @@
 //! Decisions:
 //! - Exactly the reads the needs call for, each once (how each API behaves:
 //!   `docs/requirements.md`, "How the AWS APIs behave"):
-//!   STS GetCallerIdentity; per input bucket GetBucketCors and
-//!   GetBucketEncryption; per output bucket (that is not also an input bucket)
-//!   GetBucketEncryption only, which also proves it exists; per role GetRole,
-//!   ListRolePolicies + one GetRolePolicy per inline policy,
-//!   ListAttachedRolePolicies; per distinct managed policy attached to a role
-//!   with S3 needs, GetPolicy + GetPolicyVersion (read once even when
-//!   attached to several roles); per distinct key ref DescribeKey, then per
-//!   distinct key id one GetKeyPolicy (`default`); per caller one
-//!   ListAttached{Role,User}Policies — unless the caller is a role already
-//!   read as a flow or preview role, whose attachments are reused. A listing
-//!   costs one call per page.
+//!   STS GetCallerIdentity; per input bucket GetBucketCors,
+//!   GetBucketEncryption and GetBucketPolicy; per output bucket (that is not
+//!   also an input bucket) GetBucketEncryption, which also proves it exists,
+//!   and GetBucketPolicy; per role GetRole, ListRolePolicies + one
+//!   GetRolePolicy per inline policy, ListAttachedRolePolicies; per distinct
+//!   managed policy attached to a role with S3 or KMS needs, and per distinct
+//!   permissions boundary of such a role, GetPolicy + GetPolicyVersion (read
+//!   once even when shared); per distinct key ref DescribeKey, then per
+//!   distinct key id one GetKeyPolicy (`default`); DescribeKey for a bucket's
+//!   default key the spec does not name (not for `alias/aws/...`); per
+//!   caller one ListAttached{Role,User}Policies, unless the caller is a role
+//!   already read as a flow or preview role, whose attachments are reused;
+//!   and only for a caller lacking a managed policy it needs, its inline
+//!   policies and the documents of its attached and lacking policies. A
+//!   listing costs one call per page.
 //! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
 //!   narrow, since its control plane throttles first; S3 and KMS wider), so
 //!   the reads run concurrently but never more than that many at once.
