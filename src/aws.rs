@@ -3,11 +3,15 @@
 //!
 //! Decisions:
 //! - Region and credentials are resolved *before* the clients are built,
-//!   against one deadline ([`RESOLVE_DEADLINE`]), with an instance-metadata
-//!   (IMDS) client whose timeouts are a fraction of that deadline. The
+//!   with an instance-metadata (IMDS) client whose timeouts are short: the
 //!   default chains would otherwise spend seconds probing IMDS on a machine
-//!   that is not an EC2 instance. On EC2 the probe answers in milliseconds.
-//!   (See `docs/requirements.md#speed-and-scale`.)
+//!   that is not an EC2 instance (on EC2 the probe answers in
+//!   milliseconds). The region search has a deadline
+//!   ([`RESOLVE_DEADLINE`]). The credentials have none: they are resolved
+//!   once, however long a provider takes (SSO, `credential_process`, an
+//!   assume-role chain with MFA), and the provider is named on stderr when
+//!   it is slow; the clients then use those credentials without running
+//!   the chain a second time. (See `docs/requirements.md#speed-and-scale`.)
 //! - **Retries.** The SDK's own retries stay on. The user's settings win:
 //!   `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS`, or `retry_mode` / `max_attempts`
 //!   in the profile. When none is set (the loaded settings are the SDK's
@@ -47,7 +51,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
-/// How long resolving the region and the credentials may take in all.
+/// How long finding the region may take.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_millis(1800);
 
 /// Attempts per IAM call when the user configured none.
@@ -133,8 +137,8 @@ pub struct Clients {
     pub concurrency: Concurrency,
 }
 
-/// Build the clients. Fails within about two seconds, with a message on how
-/// to configure credentials, when none are configured.
+/// Build the clients. Fails fast, with a message on how to configure
+/// credentials, when none are configured.
 pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
     let deadline = tokio::time::Instant::now() + RESOLVE_DEADLINE;
     let imds = fast_imds_client();
@@ -147,25 +151,87 @@ pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
     if let Some(profile) = &options.profile {
         chain = chain.profile_name(profile);
     }
-    let chain = tokio::time::timeout_at(deadline, chain.build())
-        .await
-        .map_err(|_| anyhow!("no AWS credentials found in time: {CREDENTIALS_HELP}"))?;
-    match tokio::time::timeout_at(deadline, chain.provide_credentials()).await {
-        Err(_) => {
-            return Err(anyhow!(
-                "no AWS credentials found in time: {CREDENTIALS_HELP}"
-            ));
+    let chain = chain.build().await;
+    // Resolved once, however long the provider takes (SSO, a
+    // credential_process, an assume-role chain with MFA): no wall-clock
+    // guess. With nothing configured the chain still fails fast, since its
+    // last resort, the instance-metadata probe, has short timeouts. A slow
+    // provider is named after a few seconds, so nobody waits in silence.
+    let first = {
+        let resolving = chain.provide_credentials();
+        tokio::pin!(resolving);
+        tokio::select! {
+            done = &mut resolving => done,
+            () = tokio::time::sleep(SLOW_CREDENTIALS) => {
+                eprintln!(
+                    "a2i-fix: still waiting for AWS credentials from {}...",
+                    credential_source(options)
+                );
+                resolving.await
+            }
         }
-        Ok(Err(error)) => {
-            return Err(anyhow::Error::new(error).context(format!(
-                "no usable AWS credentials found: {CREDENTIALS_HELP}"
-            )));
-        }
-        Ok(Ok(_)) => {}
+    };
+    let first = first.map_err(|error| {
+        anyhow::Error::new(error).context(format!(
+            "no usable AWS credentials found: {CREDENTIALS_HELP}"
+        ))
+    })?;
+    // The SDK asks its provider again through its identity cache: it gets
+    // these credentials first (no second SSO or MFA prompt), and the chain
+    // again only once they expire during a long apply.
+    let provider = ResolvedOnce {
+        chain,
+        first: Mutex::new(Some(first)),
+    };
+    build(options, region, SharedCredentialsProvider::new(provider)).await
+}
+
+/// After how long a credential provider is named as slow.
+const SLOW_CREDENTIALS: Duration = Duration::from_secs(3);
+
+/// Which source the credential chain is most likely waiting for.
+fn credential_source(options: &AwsOptions) -> String {
+    let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if env_set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        "web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`)".to_string()
+    } else if let Some(profile) = &options.profile {
+        format!(
+            "profile `{profile}` (SSO, `credential_process` or an assume-role chain can take a while)"
+        )
+    } else if let Ok(profile) = std::env::var("AWS_PROFILE") {
+        format!(
+            "profile `{profile}` (SSO, `credential_process` or an assume-role chain can take a while)"
+        )
+    } else {
+        "the default credential chain (environment, profile, SSO, container or instance role)"
+            .to_string()
     }
-    // The SDK resolves the (now known good) chain again through its identity
-    // cache, which also refreshes credentials that expire during a long apply.
-    build(options, region, SharedCredentialsProvider::new(chain)).await
+}
+
+/// The credentials resolved at connect time, handed out once, then the
+/// chain itself (the SDK's identity cache asks again only when they
+/// expire).
+#[derive(Debug)]
+struct ResolvedOnce {
+    chain: aws_config::default_provider::credentials::DefaultCredentialsChain,
+    first: Mutex<Option<aws_sdk_s3::config::Credentials>>,
+}
+
+impl ProvideCredentials for ResolvedOnce {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self.first.lock().ok().and_then(|mut f| f.take());
+        match first {
+            Some(credentials) => {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+            }
+            None => self.chain.provide_credentials(),
+        }
+    }
 }
 
 /// Build the clients with fixed credentials and no credential chain (for

@@ -139,3 +139,48 @@ async fn a_closed_pipe_does_not_change_the_exit_code_of_plan() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn slow_credentials_are_waited_for_named_and_resolved_once() {
+    let moto = Moto::start();
+    seed_broken_account(&moto, true).await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let counter = home.path().join("calls");
+    // A credential_process that takes longer than a few seconds (as SSO or
+    // an MFA prompt would) and counts how often it runs.
+    let script = home.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nsleep 4\necho '{{\"Version\": 1, \"AccessKeyId\": \"{ACCESS_KEY_ID}\", \"SecretAccessKey\": \"{SECRET_ACCESS_KEY}\"}}'\n",
+            counter.display()
+        ),
+    )
+    .expect("writing the script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("making it executable");
+    std::fs::write(
+        home.path().join("config"),
+        format!(
+            "[profile slow]\nregion = {REGION}\ncredential_process = {}\n",
+            script.display()
+        ),
+    )
+    .expect("writing the config file");
+    let mut cmd = a2i_fix_without_aws(home.path());
+    cmd.env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .args(["plan", "--profile", "slow", "--spec"])
+        .arg(example("custom-task.toml"));
+    let out = run_within(&mut cmd, Duration::from_secs(90)).expect_code(0);
+    assert!(
+        out.stderr
+            .contains("still waiting for AWS credentials from profile `slow`"),
+        "{}",
+        out.stderr
+    );
+    let runs = std::fs::read_to_string(&counter).expect("the counter file");
+    assert_eq!(runs.lines().count(), 1, "the provider ran more than once");
+}
