@@ -21,7 +21,10 @@ use crate::plan::{self, Plan};
 use crate::render::{self, TextOptions};
 use crate::{apply, requirements, saved, spec, state};
 
+mod lock;
 mod progress;
+
+pub use lock::LOCK_FILE_NAME;
 
 use progress::Spinner;
 
@@ -298,6 +301,17 @@ async fn execute_confirmed(
             return Ok(Outcome::Cancelled);
         }
     }
+    // One writer per backup directory, from here until the report.
+    let _lock = if options.dry_run {
+        None
+    } else {
+        let command = if plan.spec_hash.is_empty() {
+            "rollback"
+        } else {
+            "apply"
+        };
+        Some(lock::lock_backup_dir(&options.backup_dir, command)?)
+    };
     if !options.dry_run && console.handle_ctrl_c {
         // After the prompt, so that Ctrl-C at the prompt still just quits.
         options.interrupt = apply::Interrupt::on_ctrl_c();

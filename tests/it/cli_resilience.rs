@@ -184,3 +184,50 @@ async fn slow_credentials_are_waited_for_named_and_resolved_once() {
     let runs = std::fs::read_to_string(&counter).expect("the counter file");
     assert_eq!(runs.lines().count(), 1, "the provider ran more than once");
 }
+
+#[tokio::test]
+async fn two_writers_never_share_a_backup_directory() {
+    let moto = Moto::start();
+    seed_broken_account(&moto, true).await;
+    let reader = moto.clients().await;
+    let before = Account::read(&reader).await;
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let backups = cwd.path().join("backups");
+    std::fs::create_dir_all(&backups).expect("the backup dir");
+    // Another run holds the directory.
+    let mut held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(backups.join(a2i_fix::commands::LOCK_FILE_NAME))
+        .expect("the lock file");
+    held.lock().expect("taking the lock");
+    std::io::Write::write_all(
+        &mut held,
+        b"`a2i-fix apply` (process 4242, started earlier)",
+    )
+    .expect("naming the holder");
+    let apply = |cwd: &std::path::Path| {
+        run(a2i_fix_in(&moto, cwd).args([
+            "apply",
+            "--yes",
+            "--spec",
+            example("custom-task.toml").to_str().expect("UTF-8"),
+            "--backup-dir",
+            backups.to_str().expect("UTF-8"),
+        ]))
+    };
+    let out = apply(cwd.path()).expect_code(1);
+    assert!(out.stderr.contains("process 4242"), "{}", out.stderr);
+    assert!(out.stderr.contains("Nothing was written"), "{}", out.stderr);
+    assert_untouched(
+        &before,
+        &Account::read(&reader).await,
+        "a locked backup dir",
+    );
+    assert!(files_in(&backups).is_empty());
+    // Once it is released, the same command runs.
+    drop(held);
+    apply(cwd.path()).expect_code(0);
+    assert_eq!(files_in(&backups).len(), 1, "one journal");
+}

@@ -127,7 +127,12 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return vec![];
     };
-    let mut v: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // The lock file a writing run keeps in its backup directory is not one
+    // of the files it leaves (journals).
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name() != Some(std::ffi::OsStr::new(a2i_fix::commands::LOCK_FILE_NAME)))
+        .collect();
     v.sort();
     v
 }
