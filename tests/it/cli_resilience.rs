@@ -38,11 +38,14 @@ fn a_stalled_endpoint_ends_within_the_timeouts_naming_the_call() {
     drop(silent);
 }
 
+/// (environment, arguments, what the error must name).
+type TuningCase<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
 #[test]
 fn bad_tuning_values_are_usage_errors_that_name_them() {
     let home = tempfile::tempdir().expect("temp dir");
     let spec = example("custom-task.toml");
-    let cases: [(&[(&str, &str)], &[&str], &str); 6] = [
+    let cases: [TuningCase; 6] = [
         (&[("A2I_FIX_ATTEMPT_TIMEOUT", "soon")], &[], "soon"),
         (&[("A2I_FIX_OPERATION_TIMEOUT", "1e20")], &[], "1e20"),
         (&[], &["--attempt-timeout", "0"], "out of range"),
