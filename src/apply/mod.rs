@@ -25,7 +25,10 @@
 //!    DeleteRolePolicy; DeleteRole. Within a group up to
 //!    `concurrency` writes run at once; after the first failure, or an
 //!    interrupt, no new write starts and the ones in flight are finished and
-//!    journaled.
+//!    journaled. An error answer that shows the write's effect already holds
+//!    (its first attempt took effect but the answer was lost, and the SDK's
+//!    retry met that effect) counts as applied, and the report says so
+//!    (see `settled`).
 //! 6. **Verification**: each applied change is re-read until it is
 //!    equivalent to what was written (a new role: its trust policy; an
 //!    attachment: attached; a delete: gone), every 500 ms for
@@ -54,7 +57,8 @@
 //! `crate::commands`.
 //!
 //! Files: `order` (the API call of each change and the write order),
-//! `guards` (steps 1-3), `write` (the SDK calls of step 5), `verify`
+//! `guards` (steps 1-3), `write` (the SDK calls of step 5), `settled`
+//! (error answers that mean a write already holds), `verify`
 //! (step 6), `report` (the report and [`ApplyError`]), `rollback` (the plan
 //! that undoes a journal), `confirm` and `interrupt` (the prompt and Ctrl-C).
 
@@ -64,6 +68,7 @@ pub mod interrupt;
 mod order;
 mod report;
 pub mod rollback;
+mod settled;
 mod verify;
 pub mod write;
 
@@ -81,7 +86,7 @@ pub use guards::{Refusal, StaleResource};
 pub use interrupt::Interrupt;
 pub use order::{PlannedCall, ordered_calls};
 pub use report::{ApplyError, ApplyReport, ChangeOutcome, ChangeStatus, NotConverged};
-pub use write::WriteError;
+pub use write::{WriteError, Written};
 
 use crate::aws::Clients;
 use crate::journal::{self, EndOutcome, Header, Journal, JournalError, Record, StepRecord};
@@ -226,6 +231,7 @@ pub async fn execute(
 
     let settings = write::WriteSettings {
         kms_retry_budget: options.kms_retry_budget,
+        rollback: plan.spec_hash.is_empty(),
     };
     let journal_error = run_writes(
         clients,
@@ -356,11 +362,11 @@ fn record_outcome(
     journal: &mut Journal,
     report: &mut ApplyReport,
     index: usize,
-    result: Result<(), WriteError>,
+    result: Result<Written, WriteError>,
 ) -> Result<(), JournalError> {
     let step = index + 1;
     let record = match &result {
-        Ok(()) => StepRecord::Applied {
+        Ok(_) => StepRecord::Applied {
             step,
             at: journal::now(),
         },
@@ -371,7 +377,12 @@ fn record_outcome(
         },
     };
     report.outcomes[index].status = match result {
-        Ok(()) => ChangeStatus::Applied,
+        Ok(Written::Done) => ChangeStatus::Applied,
+        Ok(Written::AlreadyHeld(note)) => {
+            let address = &report.outcomes[index].address;
+            report.notes.push(format!("{address}: {note}"));
+            ChangeStatus::Applied
+        }
         Err(e) => ChangeStatus::Failed(e),
     };
     journal.append(&Record::Step(record))
@@ -382,7 +393,7 @@ async fn drain<F>(
     journal: &mut Journal,
     report: &mut ApplyReport,
 ) where
-    F: std::future::Future<Output = (usize, Result<(), WriteError>)>,
+    F: std::future::Future<Output = (usize, Result<Written, WriteError>)>,
 {
     while let Some((index, result)) = in_flight.next().await {
         // Best effort: the journal already failed once.

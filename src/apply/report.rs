@@ -106,6 +106,10 @@ pub struct ApplyReport {
     /// Per change, in write order (empty in a dry run).
     pub outcomes: Vec<ChangeOutcome>,
     pub not_converged: Vec<NotConverged>,
+    /// One line each, `address: why`: changes counted as applied although
+    /// AWS's last answer was an error, because it shows the change's effect
+    /// already holds (an earlier attempt took effect, its answer was lost).
+    pub notes: Vec<String>,
     pub interrupted: bool,
     pub journal: Option<PathBuf>,
     /// The journal could not be written: no write was started after that.
@@ -162,6 +166,9 @@ impl std::fmt::Display for ApplyReport {
                 ChangeStatus::Failed(e) => writeln!(f, "{}: failed ({}): {e}", o.address, o.call)?,
                 ChangeStatus::NotAttempted => writeln!(f, "{}: not attempted", o.address)?,
             }
+        }
+        for n in &self.notes {
+            writeln!(f, "{n}")?;
         }
         for n in &self.not_converged {
             writeln!(

@@ -226,7 +226,7 @@ fn report_of_a_failure_half_way_names_each_outcome() {
                 status: ChangeStatus::Failed(WriteError {
                     code: Some("KMSInvalidStateException".into()),
                     message: "pending deletion".into(),
-                    meaning: write::meaning("kms:PutKeyPolicy", "KMSInvalidStateException"),
+                    meaning: write::meaning("kms:PutKeyPolicy", "KMSInvalidStateException", false),
                 }),
             },
             ChangeOutcome {
@@ -251,4 +251,33 @@ fn report_of_a_failure_half_way_names_each_outcome() {
         "{text}"
     );
     assert!(text.contains("Apply failed! Resources: 1 added, 0 changed, 0 destroyed; 1 failed, 1 not attempted, 0 not converged."), "{text}");
+}
+
+#[test]
+fn rollback_errors_give_no_plan_advice_and_name_rollback() {
+    let codes = [
+        "KMSInvalidStateException",
+        "NotFoundException",
+        "NoSuchBucket",
+        "NoSuchEntity",
+        "EntityAlreadyExists",
+        "DeleteConflict",
+        "LimitExceeded",
+        "MalformedPolicyDocument",
+        "AccessDenied",
+        "UnmodifiableEntity",
+        "InvalidInput",
+        "ServiceFailure",
+        "Throttling",
+    ];
+    for code in codes {
+        let rollback = write::meaning("iam:DeleteRole", code, true);
+        for advice in ["plan again", "the spec", "apply"] {
+            assert!(!rollback.contains(advice), "{code}: {rollback}");
+        }
+        let apply = write::meaning("iam:DeleteRole", code, false);
+        assert!(!apply.contains("rollback"), "{code}: {apply}");
+    }
+    assert!(write::meaning("iam:DeleteRole", "AccessDenied", true).ends_with("run rollback again"));
+    assert!(write::meaning("iam:CreateRole", "NoSuchEntity", false).contains("plan again"));
 }

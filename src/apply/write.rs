@@ -11,7 +11,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyError;
 use backon::{ExponentialBuilder, Retryable};
 
-use super::{Interrupt, PlannedCall};
+use super::{Interrupt, PlannedCall, settled};
 use crate::aws::Clients;
 use crate::model::{Action, PrincipalKind, Target};
 use crate::plan::Change;
@@ -58,57 +58,94 @@ impl WriteError {
     }
 }
 
+/// What a write that did not fail did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// AWS accepted the call.
+    Done,
+    /// AWS answered with an error that shows the call's effect already
+    /// holds (see `settled`): why, in one line for the report.
+    AlreadyHeld(String),
+}
+
 /// What an AWS error code means for a write, in words that say what to do.
-pub fn meaning(operation: &str, code: &str) -> String {
-    let m = match code {
-        "KMSInvalidStateException" => {
+/// `rollback`: the write is part of a rollback, whose advice differs (there
+/// is no plan to make again; the journal holds what was there).
+pub fn meaning(operation: &str, code: &str, rollback: bool) -> String {
+    let command = if rollback { "rollback" } else { "apply" };
+    let m = match (code, rollback) {
+        ("KMSInvalidStateException", false) => {
             "the key is pending deletion or disabled: cancel the deletion (`aws kms cancel-key-deletion`) \
              or enable the key, or choose another key, then plan again"
         }
-        "NotFoundException" => {
+        ("KMSInvalidStateException", true) => {
+            "the key is pending deletion or disabled: cancel the deletion (`aws kms cancel-key-deletion`) \
+             or enable the key before its policy can be put back"
+        }
+        ("NotFoundException", false) => {
             "the key does not exist (any more): correct the spec, then plan again"
         }
-        "NoSuchBucket" => {
+        ("NotFoundException", true) => {
+            "the key does not exist (any more): its policy cannot be put back"
+        }
+        ("NoSuchBucket", false) => {
             "the bucket does not exist (any more): create it or remove it from the spec, then plan again"
         }
-        "NoSuchEntity" => {
+        ("NoSuchBucket", true) => {
+            "the bucket does not exist (any more): its CORS configuration cannot be put back"
+        }
+        ("NoSuchEntity", false) => {
             "the role, user or policy does not exist (any more): correct the spec or create it, then plan again"
         }
-        "EntityAlreadyExists" => "the role was created by someone else since the plan: plan again",
-        "DeleteConflict" => {
+        ("NoSuchEntity", true) => {
+            "the role, user or policy does not exist (any more): what the journal holds for it cannot be put back \
+             until it exists again"
+        }
+        ("EntityAlreadyExists", false) => {
+            "the role was created by someone else since the plan: plan again"
+        }
+        ("EntityAlreadyExists", true) => {
+            "the role was created by someone else since the rollback was planned"
+        }
+        ("DeleteConflict", _) => {
             "the role still has inline or attached policies that a2i-fix did not add: remove them first"
         }
-        "LimitExceeded" | "LimitExceededException" => {
+        ("LimitExceeded" | "LimitExceededException", _) => {
             "an AWS quota was reached (inline policy size, attached policies per principal, or request rate): \
              make room or ask for a quota increase"
         }
-        "MalformedPolicyDocument" | "MalformedPolicyDocumentException" => {
+        ("MalformedPolicyDocument" | "MalformedPolicyDocumentException", _) => {
             "AWS rejected the document: a principal, action or resource in it is not valid"
         }
-        "AccessDenied" | "AccessDeniedException" | "AccessDeniedError" => {
+        ("AccessDenied" | "AccessDeniedException" | "AccessDeniedError", _) => {
             return format!(
-                "the credentials in use may not call `{operation}`: grant that action and run apply again"
+                "the credentials in use may not call `{operation}`: grant that action and run {command} again"
             );
         }
-        "UnmodifiableEntity" => {
+        ("UnmodifiableEntity", _) => {
             "the role is managed by AWS (a service-linked role) and cannot be changed"
         }
-        "InvalidInput" | "ValidationError" | "InvalidArnException" => {
+        ("InvalidInput" | "ValidationError" | "InvalidArnException", _) => {
             "AWS rejected a parameter of the call"
         }
-        "ServiceFailure"
-        | "KMSInternalException"
-        | "DependencyTimeoutException"
-        | "InternalError" => "AWS had an internal error: run apply again",
-        "Throttling" | "ThrottlingException" | "SlowDown" => {
-            "AWS throttled the call even after retries: wait a minute and run apply again"
+        (
+            "ServiceFailure"
+            | "KMSInternalException"
+            | "DependencyTimeoutException"
+            | "InternalError",
+            _,
+        ) => return format!("AWS had an internal error: run {command} again"),
+        ("Throttling" | "ThrottlingException" | "SlowDown", _) => {
+            return format!(
+                "AWS throttled the call even after retries: wait a minute and run {command} again"
+            );
         }
         _ => "",
     };
     m.to_string()
 }
 
-fn sdk_error<E, R>(operation: &str, err: &SdkError<E, R>) -> WriteError
+fn sdk_error<E, R>(operation: &str, err: &SdkError<E, R>, rollback: bool) -> WriteError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -119,10 +156,12 @@ where
         .map(str::to_string)
         .unwrap_or_else(|| DisplayErrorContext(err).to_string());
     let meaning = match &code {
-        Some(c) => meaning(operation, c),
+        Some(c) => meaning(operation, c, rollback),
         None => {
-            "no answer from AWS (network or credentials): check the connection and run apply again"
-                .to_string()
+            let command = if rollback { "rollback" } else { "apply" };
+            format!(
+                "no answer from AWS (network or credentials): check the connection and run {command} again"
+            )
         }
     };
     WriteError {
@@ -132,11 +171,82 @@ where
     }
 }
 
-/// Timing knobs of the writes.
+/// Timing knobs of the writes, and what they are part of.
 #[derive(Debug, Clone)]
 pub struct WriteSettings {
     /// How long to keep retrying PutKeyPolicy's "invalid principals".
     pub kms_retry_budget: Duration,
+    /// The writes undo an apply (a rollback plan): shapes the advice in errors.
+    pub rollback: bool,
+}
+
+/// The outcome of a call whose success is its only good answer.
+fn done<O, E, R>(
+    op: &str,
+    result: Result<O, SdkError<E, R>>,
+    rollback: bool,
+) -> Result<Written, WriteError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    result
+        .map(|_| Written::Done)
+        .map_err(|e| sdk_error(op, &e, rollback))
+}
+
+/// The outcome of a delete of `target`: "it does not exist" is done too
+/// (see `settled`).
+fn deleted<O, E, R>(
+    op: &str,
+    target: &Target,
+    result: Result<O, SdkError<E, R>>,
+    rollback: bool,
+) -> Result<Written, WriteError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(Written::Done),
+        Err(e) => match settled::already_gone(target, e.code()) {
+            Some(note) => Ok(Written::AlreadyHeld(note)),
+            None => Err(sdk_error(op, &e, rollback)),
+        },
+    }
+}
+
+/// CreateRole; `EntityAlreadyExists` is done when the role that exists is
+/// the one planned (see `settled`).
+async fn create_role(
+    clients: &Clients,
+    op: &str,
+    (name, path, trust): (&str, &str, &str),
+    rollback: bool,
+) -> Result<Written, WriteError> {
+    let result = clients
+        .iam
+        .create_role()
+        .role_name(name)
+        .path(path)
+        .assume_role_policy_document(trust)
+        .description(settled::ROLE_DESCRIPTION)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Written::Done),
+        Err(e) if e.code() == Some("EntityAlreadyExists") => {
+            let mut error = sdk_error(op, &e, rollback);
+            match settled::role_as_planned(clients, name, path, trust).await {
+                Ok(note) => Ok(Written::AlreadyHeld(note)),
+                Err(why) => {
+                    error.meaning = format!("{}; {why}", error.meaning);
+                    Err(error)
+                }
+            }
+        }
+        Err(e) => Err(sdk_error(op, &e, rollback)),
+    }
 }
 
 /// Perform one change's API call.
@@ -146,8 +256,9 @@ pub async fn perform(
     call: &PlannedCall,
     settings: &WriteSettings,
     interrupt: &Interrupt,
-) -> Result<(), WriteError> {
+) -> Result<Written, WriteError> {
     let op = call.operation;
+    let rb = settings.rollback;
     let after = change.after.as_deref();
     let doc = || {
         after.ok_or_else(|| {
@@ -157,54 +268,46 @@ pub async fn perform(
             )
         })
     };
-    match (&change.target, change.action) {
-        (Target::Role { name, path }, Action::Create) => clients
-            .iam
-            .create_role()
-            .role_name(name)
-            .path(path)
-            .assume_role_policy_document(doc()?)
-            .description("Created by a2i-fix for Amazon Augmented AI")
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error(op, &e)),
-        (Target::Role { name, .. }, Action::Delete) => clients
-            .iam
-            .delete_role()
-            .role_name(name)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error(op, &e)),
-        (Target::TrustPolicy { role }, _) => clients
-            .iam
-            .update_assume_role_policy()
-            .role_name(role)
-            .policy_document(doc()?)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error(op, &e)),
-        (Target::InlinePolicy { role, policy_name }, Action::Delete) => clients
-            .iam
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(policy_name)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error(op, &e)),
-        (Target::InlinePolicy { role, policy_name }, _) => clients
-            .iam
-            .put_role_policy()
-            .role_name(role)
-            .policy_name(policy_name)
-            .policy_document(doc()?)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error(op, &e)),
+    let target = &change.target;
+    match (target, change.action) {
+        (Target::Role { name, path }, Action::Create) => {
+            create_role(clients, op, (name, path, doc()?), rb).await
+        }
+        (Target::Role { name, .. }, Action::Delete) => {
+            let r = clients.iam.delete_role().role_name(name).send().await;
+            deleted(op, target, r, rb)
+        }
+        (Target::TrustPolicy { role }, _) => {
+            let r = clients
+                .iam
+                .update_assume_role_policy()
+                .role_name(role)
+                .policy_document(doc()?)
+                .send()
+                .await;
+            done(op, r, rb)
+        }
+        (Target::InlinePolicy { role, policy_name }, Action::Delete) => {
+            let r = clients
+                .iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(policy_name)
+                .send()
+                .await;
+            deleted(op, target, r, rb)
+        }
+        (Target::InlinePolicy { role, policy_name }, _) => {
+            let r = clients
+                .iam
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(policy_name)
+                .policy_document(doc()?)
+                .send()
+                .await;
+            done(op, r, rb)
+        }
         (
             Target::Attachment {
                 kind,
@@ -213,69 +316,66 @@ pub async fn perform(
             },
             action,
         ) => {
-            let delete = action == Action::Delete;
-            match (kind, delete) {
-                (PrincipalKind::Role, false) => clients
-                    .iam
-                    .attach_role_policy()
-                    .role_name(name)
-                    .policy_arn(policy_arn)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| sdk_error(op, &e)),
-                (PrincipalKind::Role, true) => clients
-                    .iam
-                    .detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(policy_arn)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| sdk_error(op, &e)),
-                (PrincipalKind::User, false) => clients
-                    .iam
-                    .attach_user_policy()
-                    .user_name(name)
-                    .policy_arn(policy_arn)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| sdk_error(op, &e)),
-                (PrincipalKind::User, true) => clients
-                    .iam
-                    .detach_user_policy()
-                    .user_name(name)
-                    .policy_arn(policy_arn)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| sdk_error(op, &e)),
+            let iam = &clients.iam;
+            match (kind, action == Action::Delete) {
+                (PrincipalKind::Role, false) => {
+                    let r = iam
+                        .attach_role_policy()
+                        .role_name(name)
+                        .policy_arn(policy_arn)
+                        .send()
+                        .await;
+                    done(op, r, rb)
+                }
+                (PrincipalKind::Role, true) => {
+                    let r = iam
+                        .detach_role_policy()
+                        .role_name(name)
+                        .policy_arn(policy_arn)
+                        .send()
+                        .await;
+                    deleted(op, target, r, rb)
+                }
+                (PrincipalKind::User, false) => {
+                    let r = iam
+                        .attach_user_policy()
+                        .user_name(name)
+                        .policy_arn(policy_arn)
+                        .send()
+                        .await;
+                    done(op, r, rb)
+                }
+                (PrincipalKind::User, true) => {
+                    let r = iam
+                        .detach_user_policy()
+                        .user_name(name)
+                        .policy_arn(policy_arn)
+                        .send()
+                        .await;
+                    deleted(op, target, r, rb)
+                }
             }
         }
         (Target::KeyPolicy { key_id, key_arn }, _) => {
             let key = if key_id.is_empty() { key_arn } else { key_id };
-            put_key_policy(clients, key, doc()?, settings, interrupt).await
+            put_key_policy(clients, key, doc()?, settings, interrupt)
+                .await
+                .map(|()| Written::Done)
         }
-        (Target::BucketCors { bucket }, Action::Delete) => clients
-            .s3
-            .delete_bucket_cors()
-            .bucket(bucket)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error(op, &e)),
+        (Target::BucketCors { bucket }, Action::Delete) => {
+            let r = clients.s3.delete_bucket_cors().bucket(bucket).send().await;
+            deleted(op, target, r, rb)
+        }
         (Target::BucketCors { bucket }, _) => {
             let config = to_sdk_cors(doc()?)?;
-            clients
+            let r = clients
                 .s3
                 .put_bucket_cors()
                 .bucket(bucket)
                 .cors_configuration(config)
                 .send()
-                .await
-                .map(drop)
-                .map_err(|e| sdk_error(op, &e))
+                .await;
+            done(op, r, rb)
         }
         (Target::Role { .. }, Action::Update) => Err(WriteError::local(
             "a role itself cannot be updated (its trust policy is a change of its own)",
@@ -349,7 +449,7 @@ async fn put_key_policy(
         .adjust(|_, pause| pause.filter(|p| Instant::now() + *p <= deadline))
         .notify(|e, _| {
             if let KeyPolicyAttempt::Rejected(err) = e {
-                last_rejection = Some(sdk_error(OP, err));
+                last_rejection = Some(sdk_error(OP, err, settings.rollback));
             }
         })
         .await;
@@ -363,13 +463,18 @@ async fn put_key_policy(
             Err(e)
         }
         Err(KeyPolicyAttempt::Rejected(err)) => {
-            let mut e = sdk_error(OP, &err);
+            let mut e = sdk_error(OP, &err, settings.rollback);
             if invalid_principal(&err) {
                 e.meaning = format!(
                     "KMS still rejects a principal of the key policy after {attempts} attempts over {}s: \
                      the role may not exist, or IAM has not made it visible to KMS yet; \
-                     check the role, wait a few minutes and run apply again",
-                    started.elapsed().as_secs()
+                     check the role, wait a few minutes and run {} again",
+                    started.elapsed().as_secs(),
+                    if settings.rollback {
+                        "rollback"
+                    } else {
+                        "apply"
+                    }
                 );
             }
             Err(e)

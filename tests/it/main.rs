@@ -11,6 +11,7 @@ mod support;
 mod apply_converges;
 mod apply_execute;
 mod apply_kms_retry;
+mod apply_lost_answers;
 mod apply_rollback;
 mod architecture;
 mod cli_apply;

@@ -3,8 +3,8 @@
 //! second SDK client ([`seed`]), reading the whole account back through that
 //! client ([`account`]), running the real binary ([`cli`]), reading its JSON
 //! plans ([`plan_json`]), servers shared by read-only tests ([`shared`]), the
-//! harness of the `apply::execute` tests ([`apply`]), and two stand-ins for
-//! AWS that moto cannot play ([`proxy`], [`fake_kms`]).
+//! harness of the `apply::execute` tests ([`apply`]), and stand-ins for
+//! AWS that moto cannot play ([`proxy`], [`losing_proxy`], [`fake_kms`]).
 //!
 //! Every test file does `use crate::support::*;` (and `support::apply::*` or
 //! `support::plan_json::*` for those harnesses), so every name here is
@@ -16,6 +16,7 @@ pub mod account;
 pub mod apply;
 pub mod cli;
 pub mod fake_kms;
+pub mod losing_proxy;
 pub mod moto;
 pub mod plan_json;
 pub mod proxy;
