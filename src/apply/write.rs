@@ -13,7 +13,7 @@ use backon::{ExponentialBuilder, Retryable};
 
 use super::{Interrupt, PlannedCall, settled};
 use crate::aws::Clients;
-use crate::model::{Action, PrincipalKind, Target};
+use crate::model::{Action, PrincipalKind, Target, fingerprint};
 use crate::plan::Change;
 use crate::policy::CorsConfiguration;
 
@@ -358,7 +358,7 @@ pub async fn perform(
         }
         (Target::KeyPolicy { key_id, key_arn }, _) => {
             let key = if key_id.is_empty() { key_arn } else { key_id };
-            put_key_policy(clients, key, doc()?, settings, interrupt)
+            put_key_policy(clients, key, doc()?, change, settings, interrupt)
                 .await
                 .map(|()| Written::Done)
         }
@@ -389,6 +389,10 @@ enum KeyPolicyAttempt {
     Rejected(Box<SdkError<PutKeyPolicyError>>),
     /// Interrupted while waiting to retry: no further call was made.
     Interrupted,
+    /// The key policy changed since the plan while a retry was pending.
+    Changed,
+    /// The key policy could not be read back before a retry.
+    Unreadable(String),
 }
 
 /// KMS rejects a key policy naming a principal it cannot see yet (IAM is
@@ -409,6 +413,7 @@ async fn put_key_policy(
     clients: &Clients,
     key: &str,
     policy: &str,
+    change: &Change,
     settings: &WriteSettings,
     interrupt: &Interrupt,
 ) -> Result<(), WriteError> {
@@ -428,6 +433,17 @@ async fn put_key_policy(
         async move {
             if retrying && interrupt.is_triggered() {
                 return Err(KeyPolicyAttempt::Interrupted);
+            }
+            // The document was checked against the plan once, before the
+            // writes; a retry may come minutes later. Someone who changed
+            // it meanwhile must not have that change overwritten.
+            if retrying {
+                let current = crate::state::read_current(clients, &change.target)
+                    .await
+                    .map_err(|e| KeyPolicyAttempt::Unreadable(e.to_string()))?;
+                if fingerprint(current.as_deref()) != change.before_fingerprint {
+                    return Err(KeyPolicyAttempt::Changed);
+                }
             }
             clients
                 .kms
@@ -462,6 +478,21 @@ async fn put_key_policy(
                 "interrupted while waiting to retry: the key policy was not changed".to_string();
             Err(e)
         }
+        Err(KeyPolicyAttempt::Changed) => Err(WriteError::local(
+            "the key policy was changed by someone else while a2i-fix waited to retry",
+            format!(
+                "refused: the change was not written, so theirs is kept; plan again (or run {} again) to see what is needed now",
+                if settings.rollback {
+                    "rollback"
+                } else {
+                    "apply"
+                }
+            ),
+        )),
+        Err(KeyPolicyAttempt::Unreadable(message)) => Err(WriteError::local(
+            format!("the key policy could not be read back before a retry: {message}"),
+            "nothing was written by the retry; run again",
+        )),
         Err(KeyPolicyAttempt::Rejected(err)) => {
             let mut e = sdk_error(OP, &err, settings.rollback);
             if invalid_principal(&err) {

@@ -131,3 +131,42 @@ async fn an_interrupt_stops_the_kms_retry_and_is_reported() {
     assert!(matches!(j.steps[0].outcome, StepOutcome::Failed(_)));
     assert_eq!(j.end, Some(journal::EndOutcome::Interrupted));
 }
+
+#[tokio::test]
+async fn a_key_policy_changed_by_someone_else_during_the_retry_is_not_overwritten() {
+    let fake = FakeKms::start(&root_only_key_policy(), 1000, INVALID_PRINCIPALS);
+    let clients = clients_for(&fake.endpoint).await;
+    let plan = plan_of(vec![change(&clients, key(), &key_after(ROLE_ARN)).await]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.kms_retry_budget = Duration::from_secs(60);
+    // While a2i-fix waits to retry, someone else changes the key policy.
+    let theirs = key_after("arn:aws:iam::123456789012:role/SomeoneElse");
+    let editor = {
+        let fake = fake.clone();
+        let theirs = theirs.clone();
+        tokio::spawn(async move {
+            while fake.put_calls() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            fake.set_policy(&theirs);
+        })
+    };
+    let err = apply::execute(&clients, &plan, &opts)
+        .await
+        .expect_err("the write is refused");
+    editor.await.expect("the editor ran");
+    let report = err.report().expect("a report").to_string();
+    assert!(
+        report.contains("changed by someone else while a2i-fix waited to retry"),
+        "{report}"
+    );
+    assert_eq!(fake.policy(), theirs, "their change is kept");
+    assert_eq!(fake.put_calls(), 1, "no write after the change was seen");
+    // Not a wait for the whole budget.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -51,6 +51,13 @@ impl FakeKms {
         self.inner.lock().map(|i| i.put_calls).unwrap_or(0)
     }
 
+    /// Someone else writes the key policy (no rejection for them).
+    pub fn set_policy(&self, policy: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.policy = policy.to_string();
+        }
+    }
+
     pub fn policy(&self) -> String {
         self.inner
             .lock()
