@@ -163,10 +163,4 @@ async fn a_key_policy_changed_by_someone_else_during_the_retry_is_not_overwritte
     );
     assert_eq!(fake.policy(), theirs, "their change is kept");
     assert_eq!(fake.put_calls(), 1, "no write after the change was seen");
-    // Not a wait for the whole budget.
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
 }
