@@ -11,6 +11,9 @@
 //! - if a step's outcome is unknown and the resource is still as it was
 //!   before the apply, the write did not land: nothing to undo (a warning
 //!   says so);
+//! - if the resource is already as it was before the apply (an earlier run
+//!   of this rollback stopped half-way after putting it back), it is done:
+//!   running the same rollback again finishes the job;
 //! - otherwise it changed since the apply, and the whole rollback is
 //!   refused, naming every such resource. Partial rollbacks of a changed
 //!   account are a judgement call for a human, not for the tool.
@@ -178,6 +181,20 @@ pub fn rollback_plan(
                 });
                 continue;
             }
+            // Already as it was before the apply: an earlier run of this
+            // rollback that stopped half-way put it back. Done, so running
+            // the same rollback again finishes the job.
+            if shows_previous(&step, current.as_deref(), &current_fp) {
+                warnings.push(Warning {
+                    subject: step.address.clone(),
+                    requirement: None,
+                    message: format!(
+                        "step {} is already as it was before the apply (put back by an earlier run of this rollback): nothing to do",
+                        step.step
+                    ),
+                });
+                continue;
+            }
             let why = match (&step.verified_fingerprint, current.is_some(), step.writing.is_some()) {
                 (_, false, true) => "it no longer exists".to_string(),
                 (_, true, false) => "it exists again (the apply deleted it)".to_string(),
@@ -216,6 +233,20 @@ pub fn rollback_plan(
 }
 
 /// Whether `current` is what `step` wrote, by meaning.
+/// Whether the resource is as it was before the apply: the same text, or,
+/// since AWS re-serialises what it is given, a document that means the
+/// same as the journaled one (absent when there was none).
+fn shows_previous(step: &JournalStep, current: Option<&str>, current_fp: &str) -> bool {
+    if current_fp == step.previous_fingerprint {
+        return true;
+    }
+    let before = JournalStep {
+        writing: step.previous.clone(),
+        ..step.clone()
+    };
+    shows_written(&before, current)
+}
+
 fn shows_written(step: &JournalStep, current: Option<&str>) -> bool {
     match (&step.target, step.writing.as_deref(), current) {
         (_, None, None) => true,

@@ -408,3 +408,60 @@ async fn an_interrupt_mid_apply_finishes_the_write_in_flight_and_rollback_restor
     assert!(r.is_success(), "{r}");
     assert_eq!(account.read().await, start);
 }
+
+#[tokio::test]
+async fn a_rollback_stopped_half_way_finishes_when_run_again() {
+    let moto = Moto::start();
+    let account = moto.seed().await;
+    let s = broken_account(&account).await;
+    let clients = moto.clients().await;
+    let start = account.read().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = apply::execute(
+        &clients,
+        &fix_plan(&clients, &s).await,
+        &options(dir.path()),
+    )
+    .await
+    .unwrap();
+    let journal_path = report.journal.clone().unwrap();
+    let back = rollback::plan_from_journal(&journal_path, &clients, &identity())
+        .await
+        .unwrap();
+    // The first run puts back the CORS rules and the key policy, then stops.
+    let mut first = back.clone();
+    first.changes.retain(|c| {
+        c.address.starts_with("aws_s3_bucket_cors_configuration")
+            || c.address.starts_with("aws_kms_key_policy")
+    });
+    assert_eq!(first.changes.len(), 2);
+    let rollback_dir = tempfile::tempdir().unwrap();
+    let partial = apply::execute(&clients, &first, &options(rollback_dir.path()))
+        .await
+        .unwrap();
+    assert!(partial.is_success(), "{partial}");
+
+    // The same rollback again: what is already back is done, the rest is
+    // put back, and the account is as it started.
+    let again = rollback::plan_from_journal(&journal_path, &clients, &identity())
+        .await
+        .expect("a rollback that stopped half-way can be run again");
+    assert_eq!(again.changes.len(), back.changes.len() - 2);
+    let done: Vec<&str> = again
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("already as it was before the apply"))
+        .map(|w| w.subject.as_str())
+        .collect();
+    assert_eq!(done.len(), 2, "{:?}", again.warnings);
+    let report = apply::execute(&clients, &again, &options(rollback_dir.path()))
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(account.read().await, start);
+    // And once more: nothing left to do, nothing refused.
+    let third = rollback::plan_from_journal(&journal_path, &clients, &identity())
+        .await
+        .expect("a finished rollback can be asked again");
+    assert!(third.changes.is_empty(), "{:?}", third.changes);
+}

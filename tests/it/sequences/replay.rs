@@ -148,8 +148,9 @@ impl Sequence<'_> {
     }
 
     /// Roll back the last apply that wrote: it puts back exactly what that
-    /// apply changed when nothing changed since, and is refused with nothing
-    /// written otherwise.
+    /// apply changed when nothing changed since (a document already back as
+    /// it was before the apply counts as unchanged: it is done), and is
+    /// refused with nothing written otherwise.
     pub(super) async fn rollback(&mut self) -> Result<(), Failure> {
         let last = self.last_apply.take().expect("a journal to roll back");
         let now = self.read().await;
@@ -162,7 +163,11 @@ impl Sequence<'_> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let untouched = changed.iter().all(|k| now.get(k) == last.after.get(k));
+        // A document that is back as it was before the apply (someone
+        // deleted what the apply created) needs no undoing: not a change.
+        let untouched = changed
+            .iter()
+            .all(|k| now.get(k) == last.after.get(k) || now.get(k) == last.before.get(k));
         self.note(format!(
             "rollback of the last apply's journal ({} document(s); {})",
             changed.len(),
