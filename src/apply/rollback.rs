@@ -115,6 +115,71 @@ pub async fn plan_from_journal(
         currents.insert(step.step, current);
     }
     let mut plan = rollback_plan(&contents, &currents)?;
+    // A role the apply created is deleted last; anything on it the apply
+    // did not add would make DeleteRole fail after every other step was
+    // undone. Check it now, before the first write.
+    let mut blocked = Vec::new();
+    for step in &steps {
+        let (Target::Role { name, .. }, None) = (&step.target, &step.previous) else {
+            continue;
+        };
+        if currents.get(&step.step).cloned().flatten().is_none() {
+            continue;
+        }
+        let Some(on_role) =
+            state::role_dependents(clients, name)
+                .await
+                .map_err(|e| RollbackError::Read {
+                    address: step.address.clone(),
+                    message: e.to_string(),
+                })?
+        else {
+            continue;
+        };
+        let added = |target: &Target| {
+            steps
+                .iter()
+                .any(|s| &s.target == target && s.previous.is_none())
+        };
+        let mut foreign: Vec<String> = Vec::new();
+        for policy_name in &on_role.inline_policies {
+            let target = Target::InlinePolicy {
+                role: name.clone(),
+                policy_name: policy_name.clone(),
+            };
+            if !added(&target) {
+                foreign.push(format!("inline policy `{policy_name}`"));
+            }
+        }
+        for policy_arn in &on_role.attached_policies {
+            let target = Target::Attachment {
+                kind: crate::model::PrincipalKind::Role,
+                name: name.clone(),
+                policy_arn: policy_arn.clone(),
+            };
+            if !added(&target) {
+                foreign.push(format!("attached policy `{policy_arn}`"));
+            }
+        }
+        for profile in &on_role.instance_profiles {
+            foreign.push(format!("instance profile `{profile}`"));
+        }
+        if !foreign.is_empty() {
+            blocked.push((
+                step.address.clone(),
+                format!(
+                    "the role the apply created now has {} that the apply did not add, so it cannot be deleted (`DeleteConflict`)",
+                    foreign.join(", ")
+                ),
+            ));
+        }
+    }
+    if !blocked.is_empty() {
+        return Err(RollbackError::Changed {
+            journal: journal_path.to_path_buf(),
+            resources: blocked,
+        });
+    }
     plan.api_calls = clients.counter.snapshot();
     Ok(plan)
 }

@@ -61,7 +61,7 @@ impl Reader<'_> {
         decode(text, || format!("the trust policy of role `{name}`"))
     }
 
-    async fn inline_policy_names(&self, role: &str) -> Result<Vec<String>, StateError> {
+    pub(super) async fn inline_policy_names(&self, role: &str) -> Result<Vec<String>, StateError> {
         // Page by page, each page one call under one permit: a page already
         // fetched is never queued again behind other reads.
         let mut pages = self
@@ -156,6 +156,34 @@ impl Reader<'_> {
             }
         }
         Ok(Some(policies))
+    }
+
+    /// The names of the instance profiles a role is in.
+    pub(super) async fn instance_profiles(&self, role: &str) -> Result<Vec<String>, StateError> {
+        let mut pages = self
+            .clients
+            .iam
+            .list_instance_profiles_for_role()
+            .role_name(role)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = self.call_iam(pages.next()).await {
+            let page = page.map_err(|e| {
+                call_error(
+                    "iam",
+                    "ListInstanceProfilesForRole",
+                    format!("role `{role}`"),
+                    e,
+                )
+            })?;
+            names.extend(
+                page.instance_profiles()
+                    .iter()
+                    .map(|p| p.instance_profile_name.clone()),
+            );
+        }
+        Ok(names)
     }
 
     /// A user's or role's inline policies (name, decoded text), for a

@@ -361,6 +361,35 @@ fn lacks_needed_policy(caller: &CallerState, needs: &Needs) -> bool {
     })
 }
 
+/// What hangs on a role and would make DeleteRole fail (`DeleteConflict`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleDependents {
+    pub inline_policies: Vec<String>,
+    pub attached_policies: Vec<String>,
+    pub instance_profiles: Vec<String>,
+}
+
+/// The inline policies, attached policies and instance profiles of a role;
+/// `None` when the role does not exist.
+pub async fn role_dependents(
+    clients: &Clients,
+    role: &str,
+) -> Result<Option<RoleDependents>, StateError> {
+    let reader = Reader::new(clients);
+    let Some(attached) = reader.attachments(PrincipalKind::Role, role).await? else {
+        return Ok(None);
+    };
+    let (inline_policies, instance_profiles) = futures::try_join!(
+        reader.inline_policy_names(role),
+        reader.instance_profiles(role)
+    )?;
+    Ok(Some(RoleDependents {
+        inline_policies,
+        attached_policies: attached.into_iter().map(|p| p.arn).collect(),
+        instance_profiles,
+    }))
+}
+
 /// Re-read one target's current document, in the text form `read_state`
 /// stores (see [`current_from_state`]); `None` when there is none.
 pub async fn read_current(

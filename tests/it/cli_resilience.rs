@@ -231,3 +231,49 @@ async fn two_writers_never_share_a_backup_directory() {
     apply(cwd.path()).expect_code(0);
     assert_eq!(files_in(&backups).len(), 1, "one journal");
 }
+
+#[tokio::test]
+async fn a_rollback_that_could_not_finish_does_not_start() {
+    let moto = Moto::start();
+    // No flow role: the apply creates it.
+    seed_broken_account(&moto, false).await;
+    let reader = moto.clients().await;
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let backups = cwd.path().join("backups");
+    let backups_arg = backups.to_str().expect("UTF-8").to_string();
+    let applied = run(a2i_fix_in(&moto, cwd.path()).args([
+        "apply",
+        "--yes",
+        "--spec",
+        example("custom-task.toml").to_str().expect("UTF-8"),
+        "--backup-dir",
+        &backups_arg,
+    ]))
+    .expect_code(0);
+    let journal = applied.journal();
+    // Someone gives the new role an inline policy of their own.
+    let seed = moto.seed().await;
+    seed.inline_policy(FLOW_ROLE, "their-logs", crate::support::seed::WRITE_LOGS)
+        .await;
+    let before = Account::read(&reader).await;
+    let out = run(a2i_fix_in(&moto, cwd.path()).args([
+        "rollback",
+        journal.to_str().expect("UTF-8"),
+        "--yes",
+        "--backup-dir",
+        &backups_arg,
+    ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains("inline policy `their-logs`"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stderr.contains("DeleteConflict"), "{}", out.all());
+    assert!(out.stderr.contains("nothing was written"), "{}", out.all());
+    assert_untouched(
+        &before,
+        &Account::read(&reader).await,
+        "a rollback that cannot finish",
+    );
+}
