@@ -85,6 +85,9 @@ pub struct Header {
     pub plan_digest: String,
     pub started_at: String,
     pub pid: u32,
+    /// The journal of a rollback (it puts documents back), not of an apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 /// An AWS error as recorded.

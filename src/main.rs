@@ -120,6 +120,11 @@ struct ShowArgs {
 struct RollbackArgs {
     /// The journal an apply wrote (in `.a2i-fix/` by default).
     journal: PathBuf,
+    /// Roll back even when a newer apply's writes to the same resources are
+    /// still in effect (they are undone too). Without it such a rollback is
+    /// refused, naming the newer journal.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     write: WriteArgs,
 }
@@ -243,6 +248,7 @@ fn write_options(args: &WriteArgs) -> commands::WriteOptions {
         backup_dir: args.backup_dir.clone(),
         kms_retry_budget: args.kms_retry_seconds,
         verify_timeout: args.verify_seconds,
+        force: false,
     }
 }
 
@@ -282,7 +288,10 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::rollback(
                 &connection,
                 &args.journal,
-                &write_options(&args.write),
+                &commands::WriteOptions {
+                    force: args.force,
+                    ..write_options(&args.write)
+                },
                 &mut console,
             )
             .await

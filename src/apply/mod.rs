@@ -210,6 +210,7 @@ pub async fn execute(
             plan_digest: plan_digest(plan),
             started_at: journal::now(),
             pid: std::process::id(),
+            rollback: plan.spec_hash.is_empty(),
         },
     )?;
     let mut report = ApplyReport {

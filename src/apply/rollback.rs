@@ -63,6 +63,15 @@ pub enum RollbackError {
     },
     #[error("cannot re-read `{address}` for rollback: {message}; nothing was written")]
     Read { address: String, message: String },
+    #[error(
+        "journal `{}` has newer writes to the same resources still in effect, from journal `{}` ({}): rolling back the older apply would silently undo them. Roll back the newer journal first (newest first), or pass `--force` to roll back this one anyway",
+        .journal.display(), .newer.display(), .resources.join(", ")
+    )]
+    NewerJournal {
+        journal: PathBuf,
+        newer: PathBuf,
+        resources: Vec<String>,
+    },
     #[error("{}", changed_message(.journal, .resources))]
     Changed {
         journal: PathBuf,
@@ -182,6 +191,71 @@ pub async fn plan_from_journal(
     }
     plan.api_calls = clients.counter.snapshot();
     Ok(plan)
+}
+
+/// Refuse to roll back `journal_path` when a newer apply journal in the
+/// same directory wrote one of its resources and that write is still in
+/// effect: rolling back the older apply would undo the newer one's work
+/// without a word. Rollback journals are not counted (they put documents
+/// back), nor a newer write that is no longer in effect (rolled back, or
+/// overwritten since).
+pub async fn check_newer_journals(
+    journal_path: &Path,
+    clients: &Clients,
+) -> Result<(), RollbackError> {
+    let contents = journal::read_journal(journal_path)?;
+    let ours: Vec<&Target> = contents.steps.iter().map(|s| &s.target).collect();
+    let Some(dir) = journal_path.parent() else {
+        return Ok(());
+    };
+    // Start time (to the second), then the time of the last record: runs
+    // holding the backup directory's lock never overlap, so the later one
+    // also ended later.
+    let order = |c: &JournalContents| {
+        (
+            c.header.started_at.clone(),
+            std::fs::metadata(&c.path).and_then(|m| m.modified()).ok(),
+        )
+    };
+    let mut newer: Vec<JournalContents> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p != journal_path)
+        .filter_map(|p| journal::read_journal(&p).ok())
+        .filter(|c| {
+            !c.header.rollback
+                && c.header.account_id == contents.header.account_id
+                && c.header.region == contents.header.region
+                && order(c) > order(&contents)
+        })
+        .collect();
+    newer.sort_by_key(|c| std::cmp::Reverse(order(c)));
+    for other in newer {
+        let mut live = Vec::new();
+        for step in undoable_steps(&other) {
+            if !ours.contains(&&step.target) || step.writing == step.previous {
+                continue;
+            }
+            let current = state::read_current(clients, &step.target)
+                .await
+                .map_err(|e| RollbackError::Read {
+                    address: step.address.clone(),
+                    message: e.to_string(),
+                })?;
+            if shows_written(&step, current.as_deref()) {
+                live.push(format!("`{}`", step.address));
+            }
+        }
+        if !live.is_empty() {
+            return Err(RollbackError::NewerJournal {
+                journal: journal_path.to_path_buf(),
+                newer: other.path.clone(),
+                resources: live,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One entry per target: the first step's previous document, the last
@@ -449,6 +523,7 @@ mod tests {
                 plan_digest: "d".into(),
                 started_at: "t".into(),
                 pid: 1,
+                rollback: false,
             },
             steps,
             end: None,

@@ -128,6 +128,9 @@ pub struct WriteOptions {
     pub kms_retry_budget: std::time::Duration,
     /// How long verification waits for the writes to be visible.
     pub verify_timeout: std::time::Duration,
+    /// `rollback` only: roll back even when a newer apply's writes to the
+    /// same resources are still in effect (they are then undone too).
+    pub force: bool,
 }
 
 /// `apply` options.
@@ -251,6 +254,9 @@ pub async fn rollback(
     let confirmation = confirmation(write, console);
     let clients = connection.connect().await?;
     let identity = apply::identify(&clients).await?;
+    if !write.force {
+        apply::rollback::check_newer_journals(journal, &clients).await?;
+    }
     let plan = apply::rollback::plan_from_journal(journal, &clients, &identity).await?;
     if plan.changes.is_empty() {
         // Not the forward plan's "up to date": nothing in the journal took effect.

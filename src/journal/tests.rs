@@ -12,6 +12,7 @@ fn header() -> Header {
         plan_digest: "sha256:00".into(),
         started_at: "2026-11-28T02:50:07Z".into(),
         pid: 7,
+        rollback: false,
     }
 }
 

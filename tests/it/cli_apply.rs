@@ -1303,6 +1303,7 @@ fn rollback_of_a_journal_without_writes_says_there_is_nothing_to_roll_back() {
         plan_digest: "sha256:0".into(),
         started_at: "2026-11-28T00:00:00Z".into(),
         pid: 1,
+        rollback: false,
     };
     let written = journal::Journal::create(dir.path(), header).expect("journal");
     let path = written.path().to_path_buf();

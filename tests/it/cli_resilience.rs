@@ -277,3 +277,58 @@ async fn a_rollback_that_could_not_finish_does_not_start() {
         "a rollback that cannot finish",
     );
 }
+
+#[tokio::test]
+async fn an_older_journal_is_not_rolled_back_over_a_newer_apply() {
+    let moto = Moto::start();
+    seed_broken_account(&moto, true).await;
+    let reader = moto.clients().await;
+    let start = Account::read(&reader).await;
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let backups = cwd.path().join("backups");
+    let backups_arg = backups.to_str().expect("UTF-8").to_string();
+    let spec = example("custom-task.toml");
+    let apply = || {
+        run(a2i_fix_in(&moto, cwd.path()).args([
+            "apply",
+            "--yes",
+            "--spec",
+            spec.to_str().expect("UTF-8"),
+            "--backup-dir",
+            &backups_arg,
+        ]))
+        .expect_code(0)
+        .journal()
+    };
+    let rollback = |journal: &std::path::Path, extra: &[&str]| {
+        run(a2i_fix_in(&moto, cwd.path())
+            .args(["rollback", journal.to_str().expect("UTF-8"), "--yes"])
+            .args(extra)
+            .args(["--backup-dir", &backups_arg]))
+    };
+    let older = apply();
+    // Someone puts the trust policy back; the next apply writes it again,
+    // exactly as the first one did.
+    let seed = moto.seed().await;
+    update_trust(&seed, FLOW_ROLE, LAMBDA_TRUST).await;
+    let newer = apply();
+    let before = Account::read(&reader).await;
+    let out = rollback(&older, &[]).expect_code(1);
+    assert!(
+        out.stderr.contains(
+            &newer
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .to_string()
+        ),
+        "{}",
+        out.all()
+    );
+    assert!(out.stderr.contains("--force"), "{}", out.all());
+    assert_untouched(&before, &Account::read(&reader).await, "a refused rollback");
+    // Newest first: both roll back, and the account is as it started.
+    rollback(&newer, &[]).expect_code(0);
+    rollback(&older, &[]).expect_code(0);
+    assert_eq!(Account::read(&reader).await, start);
+}

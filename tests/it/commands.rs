@@ -64,6 +64,7 @@ fn write_options(dir: &std::path::Path, yes: bool) -> WriteOptions {
         backup_dir: dir.join("backups"),
         kms_retry_budget: std::time::Duration::from_secs(5),
         verify_timeout: std::time::Duration::from_secs(10),
+        force: false,
     }
 }
 
