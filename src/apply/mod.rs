@@ -214,6 +214,7 @@ pub async fn execute(
         },
     )?;
     let mut report = ApplyReport {
+        rollback: plan.spec_hash.is_empty(),
         calls,
         journal: Some(journal.path().to_path_buf()),
         outcomes: ordered

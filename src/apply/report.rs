@@ -111,6 +111,8 @@ pub struct ApplyReport {
     /// already holds (an earlier attempt took effect, its answer was lost).
     pub notes: Vec<String>,
     pub interrupted: bool,
+    /// The plan was a rollback: the report says "Rollback", not "Apply".
+    pub rollback: bool,
     pub journal: Option<PathBuf>,
     /// The journal could not be written: no write was started after that.
     pub journal_error: Option<String>,
@@ -178,10 +180,11 @@ impl std::fmt::Display for ApplyReport {
             )?;
         }
         let (added, changed, destroyed) = self.counts();
+        let what = if self.rollback { "Rollback" } else { "Apply" };
         if self.is_success() {
             writeln!(
                 f,
-                "\nApply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
+                "\n{what} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
             )?;
         } else {
             let failed = self
@@ -195,11 +198,11 @@ impl std::fmt::Display for ApplyReport {
                 .filter(|o| o.status == ChangeStatus::NotAttempted)
                 .count();
             let why = if self.interrupted {
-                "Apply interrupted!"
+                format!("{what} interrupted!")
             } else if failed > 0 || self.journal_error.is_some() {
-                "Apply failed!"
+                format!("{what} failed!")
             } else {
-                "Apply did not converge!"
+                format!("{what} did not converge!")
             };
             writeln!(
                 f,

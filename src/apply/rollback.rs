@@ -695,11 +695,22 @@ mod tests {
             policy_name: "p".into(),
         };
         let c = contents(vec![step(1, inline, Action::Delete, Some("{}"), None)]);
-        let currents = [(1, Some("{}".to_string()))].into_iter().collect();
+        let other = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        let currents = [(1, Some(other.to_string()))].into_iter().collect();
         assert!(matches!(
             rollback_plan(&c, &currents),
             Err(RollbackError::Changed { .. })
         ));
+        // Back exactly as it was before the apply (an earlier run of this
+        // rollback put it back): done, nothing to write.
+        let currents = [(1, Some("{}".to_string()))].into_iter().collect();
+        let plan = rollback_plan(&c, &currents).unwrap();
+        assert!(plan.changes.is_empty());
+        assert!(
+            plan.warnings[0]
+                .message
+                .contains("already as it was before the apply")
+        );
         // ...and one still deleted is re-created with its previous document.
         let currents = [(1, None)].into_iter().collect();
         let plan = rollback_plan(&c, &currents).unwrap();

@@ -338,9 +338,15 @@ async fn execute_confirmed(
                 let _ = console.out.flush();
                 // The report above is the whole story: returning `err` itself
                 // would print it a second time, on stderr.
-                Err(anyhow::anyhow!(
-                    "not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
-                ))
+                if plan.spec_hash.is_empty() {
+                    Err(anyhow::anyhow!(
+                        "not every document was put back and verified (see the report above): fix the cause and run the same `a2i-fix rollback` again; what is already back counts as done"
+                    ))
+                } else {
+                    Err(anyhow::anyhow!(
+                        "not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
+                    ))
+                }
             }
             None => Err(anyhow::Error::new(err)),
         },

@@ -183,7 +183,7 @@ async fn rollback_losing(choose: &str, loss: Loss, times: usize, gone: &[&str]) 
         assert!(text.contains(g), "{g}\n{text}");
     }
     assert!(
-        text.contains("Apply complete! Resources: 0 added, 3 changed, 4 destroyed."),
+        text.contains("Rollback complete! Resources: 0 added, 3 changed, 4 destroyed."),
         "{text}"
     );
     let j = journal::read_journal(undone.journal.as_deref().unwrap()).unwrap();

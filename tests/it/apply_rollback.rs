@@ -91,7 +91,7 @@ async fn rollback_restores_the_starting_state_document_by_document() {
     assert!(
         report
             .to_string()
-            .contains("Apply complete! Resources: 0 added, 3 changed, 4 destroyed."),
+            .contains("Rollback complete! Resources: 0 added, 3 changed, 4 destroyed."),
         "{report}"
     );
     assert_eq!(account.read().await, start);

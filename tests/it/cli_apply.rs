@@ -47,7 +47,14 @@ fn assert_complete(out: &Output, expected: (usize, usize, usize), what: &str) {
     let (a, c, d) = expected;
     assert_eq!(
         out.last_line_before_journal(),
-        format!("Apply complete! Resources: {a} added, {c} changed, {d} destroyed."),
+        format!(
+            "{} complete! Resources: {a} added, {c} changed, {d} destroyed.",
+            if what.contains("rollback") {
+                "Rollback"
+            } else {
+                "Apply"
+            }
+        ),
         "{what}:\n{}",
         out.all()
     );
