@@ -161,10 +161,7 @@ async fn plan_save_show_and_apply_in_process_converge() {
     let conn = connection(&moto).await;
     let again = run(async |console| commands::plan(&conn, &options, console).await).await;
     assert_eq!(again.outcome.expect("plan again"), Outcome::Success);
-    let journals: Vec<PathBuf> = std::fs::read_dir(dir.path().join("backups"))
-        .expect("the apply wrote a journal")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let journals: Vec<PathBuf> = crate::support::files_in(&dir.path().join("backups"));
     assert_eq!(journals.len(), 1, "one journal per apply: {journals:?}");
 }
 
