@@ -1,0 +1,1 @@
+//! The fault benchmark (placeholder, filled in below).
