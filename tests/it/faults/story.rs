@@ -77,6 +77,9 @@ impl Bench<'_> {
         let t = Instant::now();
         let out = run(self.cmd().args(["plan", "--spec", path(&spec)]));
         s.plan_time = t.elapsed();
+        if std::env::var_os("A2I_FIX_FAULT_TRACE").is_some() {
+            eprintln!("{what}: plan exit {:?} in {:?}", out.code, s.plan_time);
+        }
         s.plan_ok_first = out.code == Some(0);
         self.judge(&mut s, &out, &format!("{what}: plan (faults on)"));
         let now = Account::read(self.reader).await;
@@ -109,6 +112,9 @@ impl Bench<'_> {
                 "--backup-dir",
                 path(backups.path()),
             ]));
+            if std::env::var_os("A2I_FIX_FAULT_TRACE").is_some() {
+                eprintln!("{step}: exit {:?} in {:?}", out.code, t.elapsed());
+            }
             if attempt == 0 {
                 s.apply_time = t.elapsed();
                 s.apply_ok_first = out.code == Some(0);
@@ -218,15 +224,29 @@ pub fn journal_of(out: &Output) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The lines of a failed run that report an error: `error: ...` on stderr
-/// and `ADDRESS: failed (CALL): ...` in an apply report.
+/// What a failed run reported: each `error: ...` on stderr with its
+/// indented `Caused by:` lines (one message), and each
+/// `ADDRESS: failed (CALL): ...` line of an apply report.
 pub fn failure_lines(out: &Output) -> Vec<String> {
-    out.stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .chain(out.stdout.lines().filter(|l| l.contains(": failed (")))
-        .map(str::to_string)
-        .collect()
+    let mut messages: Vec<String> = Vec::new();
+    for line in out.stderr.lines() {
+        if line.starts_with("error: ") {
+            messages.push(line.to_string());
+        } else if line.starts_with(char::is_whitespace)
+            && !line.trim().is_empty()
+            && let Some(last) = messages.last_mut()
+        {
+            last.push(' ');
+            last.push_str(line.trim());
+        }
+    }
+    messages.extend(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains(": failed ("))
+            .map(str::to_string),
+    );
+    messages
 }
 
 /// The words that name each fault the proxy injects.
@@ -236,10 +256,7 @@ const FAULT_WORDS: [&str; 4] = ["throttl", "internal error", "connection", "time
 /// which fault it was; at least one such line exists.
 pub fn names_call_and_fault(out: &Output) -> Result<(), String> {
     let lines = failure_lines(out);
-    let naming: Vec<&String> = lines
-        .iter()
-        .filter(|l| l.contains("calling `") || l.contains(": failed ("))
-        .collect();
+    let naming: Vec<&String> = lines.iter().filter(|l| names_a_call(l)).collect();
     if naming.is_empty() {
         return Err("no error line names the call that failed".into());
     }
@@ -252,4 +269,17 @@ pub fn names_call_and_fault(out: &Output) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether `line` names an AWS call: `calling \`...\``, an apply report's
+/// `failed (iam:PutRolePolicy ...)`, or a backquoted `service:Operation`.
+fn names_a_call(line: &str) -> bool {
+    line.contains("calling `")
+        || line.contains(": failed (")
+        || line.split('`').skip(1).step_by(2).any(|quoted| {
+            quoted.split_once(':').is_some_and(|(service, op)| {
+                ["iam", "sts", "s3", "kms"].contains(&service)
+                    && op.starts_with(|c: char| c.is_ascii_uppercase())
+            })
+        })
 }
