@@ -111,18 +111,8 @@ pub struct Identity {
 
 /// Ask STS who the credentials belong to.
 pub async fn identify(clients: &Clients) -> anyhow::Result<Identity> {
-    use anyhow::Context;
-    let out = clients
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sts::error::DisplayErrorContext(e)))
-        .context("asking AWS who the credentials belong to (`sts:GetCallerIdentity`)")?;
-    Ok(Identity {
-        account_id: out.account().unwrap_or_default().to_string(),
-        arn: out.arn().unwrap_or_default().to_string(),
-    })
+    let (account_id, arn) = crate::state::caller_identity(clients).await?;
+    Ok(Identity { account_id, arn })
 }
 
 /// How to apply.

@@ -130,12 +130,21 @@ pub fn meaning(operation: &str, code: &str, rollback: bool) -> String {
         }
         (
             "ServiceFailure"
+            | "InternalFailure"
+            | "ServiceUnavailable"
             | "KMSInternalException"
             | "DependencyTimeoutException"
             | "InternalError",
             _,
         ) => return format!("AWS had an internal error: run {command} again"),
-        ("Throttling" | "ThrottlingException" | "SlowDown", _) => {
+        (
+            "Throttling"
+            | "ThrottlingException"
+            | "SlowDown"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException",
+            _,
+        ) => {
             return format!(
                 "AWS throttled the call even after retries: wait a minute and run {command} again"
             );

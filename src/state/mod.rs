@@ -361,6 +361,12 @@ fn lacks_needed_policy(caller: &CallerState, needs: &Needs) -> bool {
     })
 }
 
+/// Who the credentials belong to: the account id and the caller's ARN
+/// (STS GetCallerIdentity), with a failure worded like every other read.
+pub async fn caller_identity(clients: &Clients) -> Result<(String, String), StateError> {
+    Reader::new(clients).caller_identity().await
+}
+
 /// What hangs on a role and would make DeleteRole fail (`DeleteConflict`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoleDependents {
