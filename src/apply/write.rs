@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::put_key_policy::PutKeyPolicyError;
 use backon::{ExponentialBuilder, Retryable};
 
@@ -156,14 +156,16 @@ pub fn meaning(operation: &str, code: &str, rollback: bool) -> String {
 
 fn sdk_error<E, R>(operation: &str, err: &SdkError<E, R>, rollback: bool) -> WriteError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_string);
+    // Without AWS's own words (no answer, a timeout, a lost connection):
+    // the fault in one line, as every read says it, never a debug dump.
     let message = err
         .message()
         .map(str::to_string)
-        .unwrap_or_else(|| DisplayErrorContext(err).to_string());
+        .unwrap_or_else(|| crate::state::describe_fault(err, code.as_deref()));
     let meaning = match &code {
         Some(c) => meaning(operation, c, rollback),
         None => {
@@ -196,8 +198,8 @@ fn done<O, E, R>(
     rollback: bool,
 ) -> Result<Written, WriteError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     result
         .map(|_| Written::Done)
@@ -213,8 +215,8 @@ fn deleted<O, E, R>(
     rollback: bool,
 ) -> Result<Written, WriteError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(Written::Done),

@@ -109,7 +109,7 @@ where
             action: iam_action(service, call),
         };
     }
-    let message = fault(&error, code);
+    let message = describe_fault(&error, code);
     if code.is_some_and(|c| BAD_CREDENTIALS_CODES.contains(&c)) {
         return StateError::Credentials {
             call: call.to_string(),
@@ -144,7 +144,7 @@ const SERVER_CODES: &[&str] = &[
 /// What went wrong with a call, in one line: the fault (throttled, server
 /// error, connection lost, timed out), AWS's own words, and what to do. The
 /// SDK's debug rendering of the raw response is never shown.
-fn fault<E, R>(error: &SdkError<E, R>, code: Option<&str>) -> String
+pub fn describe_fault<E, R>(error: &SdkError<E, R>, code: Option<&str>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
