@@ -8,7 +8,7 @@ use super::{Change, PlanError, Warning};
 use crate::model::{Action, Target, address, digest, fingerprint};
 use crate::policy::{PolicyDocument, Verdict, limits};
 use crate::requirements::Because;
-use crate::state::{AccountState, current_from_state};
+use crate::state::{AccountState, AttachedPolicy, current_from_state};
 
 /// The plan being built: the changes, by kind, in the order `build_plan`
 /// lists them, and the warnings.
@@ -67,6 +67,28 @@ impl<'a> Builder<'a> {
             after: Some(after),
             replaced_sids,
         }
+    }
+
+    /// A principal's inline and attached managed policies, parsed and
+    /// labelled (`who` is e.g. `role R`). A document that does not parse is
+    /// left out: it then grants nothing, and `plan_role` reports a role's
+    /// broken documents as errors of their own.
+    pub(super) fn principal_documents(
+        &self,
+        who: &str,
+        inline: &[(String, String)],
+        attached: &[AttachedPolicy],
+    ) -> Vec<(String, PolicyDocument)> {
+        let inline = inline.iter().filter_map(|(name, text)| {
+            let doc = PolicyDocument::parse(text).ok()?;
+            Some((format!("inline policy {name} of {who}"), doc))
+        });
+        let managed = attached.iter().filter_map(|a| {
+            let m = self.state.managed_policies.get(&a.arn)?;
+            let doc = PolicyDocument::parse(&m.document).ok()?;
+            Some((format!("managed policy {}", a.arn), doc))
+        });
+        inline.chain(managed).collect()
     }
 
     /// Record a warning: something a2i-fix does not change that may still

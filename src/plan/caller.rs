@@ -110,16 +110,11 @@ impl Builder<'_> {
     /// labelled (a document that does not parse is left out: it then cannot
     /// cover anything, and attaching is the safe side).
     fn caller_documents(&self, caller: &CallerState) -> Vec<(String, PolicyDocument)> {
-        let inline = caller.inline_policies.iter().filter_map(|(name, text)| {
-            let doc = PolicyDocument::parse(text).ok()?;
-            Some((format!("inline policy {name} of {}", caller.name), doc))
-        });
-        let managed = caller.attached_policies.iter().filter_map(|a| {
-            let m = self.state.managed_policies.get(&a.arn)?;
-            let doc = PolicyDocument::parse(&m.document).ok()?;
-            Some((format!("managed policy {}", a.arn), doc))
-        });
-        inline.chain(managed).collect()
+        self.principal_documents(
+            &caller.name,
+            &caller.inline_policies,
+            &caller.attached_policies,
+        )
     }
 
     /// Whether `docs` allow every action on every resource the managed

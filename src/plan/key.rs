@@ -205,16 +205,11 @@ impl Builder<'_> {
     /// A role's inline and attached managed policies, parsed (documents that
     /// do not parse were already reported by `plan_role`).
     fn role_documents(&self, role: &RoleState) -> Vec<(String, PolicyDocument)> {
-        let inline = role.inline_policies.iter().filter_map(|(name, text)| {
-            let doc = PolicyDocument::parse(text).ok()?;
-            Some((format!("inline policy {name} of role {}", role.name), doc))
-        });
-        let managed = role.attached_policies.iter().filter_map(|a| {
-            let m = self.state.managed_policies.get(&a.arn)?;
-            let doc = PolicyDocument::parse(&m.document).ok()?;
-            Some((format!("managed policy {}", a.arn), doc))
-        });
-        inline.chain(managed).collect()
+        self.principal_documents(
+            &format!("role {}", role.name),
+            &role.inline_policies,
+            &role.attached_policies,
+        )
     }
 
     /// A key policy that delegates to IAM (root may use the key) plus a role
