@@ -15,6 +15,7 @@
 //!  "previous":"<document text>"|null,"previous_fingerprint":..,"writing":"<document>"|null,"at":..}
 //! {"record":"step","step":1,"state":"applied","at":..}
 //! {"record":"step","step":2,"state":"failed","error":{"code":..,"message":..,"meaning":..},"at":..}
+//! {"record":"step","step":3,"state":"unknown","error":{..},"at":..}
 //! {"record":"verified","step":1,"fingerprint":"sha256:..","converged":true,"at":..}
 //! {"record":"end","outcome":"complete"|"failed"|"interrupted"|"not_converged","at":..}
 //! ```
@@ -24,6 +25,13 @@
 //!   outcome after it. A step with only `started` is "started, outcome
 //!   unknown": the process died during the call; the write may or may not
 //!   have landed, and `rollback` decides by re-reading the resource.
+//! - `unknown` is a write the SDK gave up on after a fault that leaves its
+//!   effect uncertain (throttled, AWS internal error, connection lost,
+//!   timed out): an earlier attempt may have landed before its answer was
+//!   lost. It is not `failed` (which means nothing was written), so
+//!   `rollback` re-reads the resource and compares it with `previous` and
+//!   `writing`, exactly as for a step the process died in. A reader that
+//!   does not know `unknown` fails on it instead of skipping the step.
 //! - `previous` is the exact text `state::read_current` returned (URL-decoded,
 //!   as AWS sent it), so a restore writes back what was there, not a
 //!   re-serialisation of it.
@@ -118,6 +126,12 @@ pub enum StepRecord {
         at: String,
     },
     Failed {
+        step: usize,
+        error: RecordedError,
+        at: String,
+    },
+    /// The call failed, but an attempt may have taken effect first.
+    Unknown {
         step: usize,
         error: RecordedError,
         at: String,
@@ -228,6 +242,17 @@ pub enum StepOutcome {
     Failed(RecordedError),
     /// Started, but no outcome was recorded: the process stopped during the call.
     Unknown,
+    /// The call failed with a fault that leaves its effect uncertain (an
+    /// attempt may have landed before its answer was lost).
+    Uncertain(RecordedError),
+}
+
+impl StepOutcome {
+    /// Whether the write may have taken effect without the journal knowing:
+    /// only a re-read of the resource can tell.
+    pub fn is_uncertain(&self) -> bool {
+        matches!(self, StepOutcome::Unknown | StepOutcome::Uncertain(_))
+    }
 }
 
 impl std::fmt::Display for StepOutcome {
@@ -236,6 +261,7 @@ impl std::fmt::Display for StepOutcome {
             StepOutcome::Applied => write!(f, "applied"),
             StepOutcome::Failed(e) => write!(f, "failed: {}", e.message),
             StepOutcome::Unknown => write!(f, "started, outcome unknown"),
+            StepOutcome::Uncertain(e) => write!(f, "outcome unknown: {}", e.message),
         }
     }
 }
@@ -364,6 +390,12 @@ pub fn parse_journal(path: &Path, text: &str) -> Result<JournalContents, Journal
                     damaged(format!("outcome of step {step}, which never started"))
                 })?;
                 s.outcome = StepOutcome::Failed(error);
+            }
+            Record::Step(StepRecord::Unknown { step, error, .. }) => {
+                let s = steps.iter_mut().find(|s| s.step == step).ok_or_else(|| {
+                    damaged(format!("outcome of step {step}, which never started"))
+                })?;
+                s.outcome = StepOutcome::Uncertain(error);
             }
             Record::Verified {
                 step,

@@ -362,6 +362,11 @@ fn record_outcome(
             step,
             at: journal::now(),
         },
+        Err(e) if e.uncertain => StepRecord::Unknown {
+            step,
+            error: e.to_recorded(),
+            at: journal::now(),
+        },
         Err(e) => StepRecord::Failed {
             step,
             error: e.to_recorded(),

@@ -30,7 +30,9 @@
 //! else on the role makes DeleteRole fail with `DeleteConflict`, which is
 //! the safe outcome.
 //!
-//! Failed steps wrote nothing and are skipped. When a target appears in
+//! A step journaled `unknown` (the SDK gave up after a fault that leaves
+//! the effect uncertain) is treated like one the process died in: the
+//! live document decides. Failed steps wrote nothing and are skipped. When a target appears in
 //! several steps (not the case for plans built by `plan`), the first step's
 //! `previous` is restored and the last step's write is what must still be
 //! there.
@@ -309,14 +311,20 @@ pub fn rollback_plan(
             None => shows_written(&step, current.as_deref()),
         };
         if !as_written {
-            if step.outcome == StepOutcome::Unknown && current_fp == step.previous_fingerprint {
+            if step.outcome.is_uncertain() && current_fp == step.previous_fingerprint {
                 warnings.push(Warning {
                     subject: step.address.clone(),
                     requirement: None,
-                    message: format!(
-                        "step {} was interrupted during its call and did not take effect: nothing to put back",
-                        step.step
-                    ),
+                    message: match &step.outcome {
+                        StepOutcome::Uncertain(_) => format!(
+                            "step {} failed with an uncertain outcome during the apply and did not take effect: nothing to put back",
+                            step.step
+                        ),
+                        _ => format!(
+                            "step {} was interrupted during its call and did not take effect: nothing to put back",
+                            step.step
+                        ),
+                    },
                 });
                 continue;
             }

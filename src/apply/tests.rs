@@ -227,6 +227,7 @@ fn report_of_a_failure_half_way_names_each_outcome() {
                     code: Some("KMSInvalidStateException".into()),
                     message: "pending deletion".into(),
                     meaning: write::meaning("kms:PutKeyPolicy", "KMSInvalidStateException", false),
+                    uncertain: false,
                 }),
             },
             ChangeOutcome {

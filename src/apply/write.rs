@@ -25,6 +25,9 @@ pub struct WriteError {
     pub message: String,
     /// What it means and what to do.
     pub meaning: String,
+    /// The call may have taken effect anyway (see
+    /// `state::outcome_uncertain`): journaled as `unknown`, not `failed`.
+    pub uncertain: bool,
 }
 
 impl std::fmt::Display for WriteError {
@@ -46,6 +49,7 @@ impl WriteError {
             code: None,
             message: message.into(),
             meaning: meaning.into(),
+            uncertain: false,
         }
     }
 
@@ -166,19 +170,29 @@ where
         .message()
         .map(str::to_string)
         .unwrap_or_else(|| crate::state::describe_fault(err, code.as_deref()));
-    let meaning = match &code {
+    let command = if rollback { "rollback" } else { "apply" };
+    let mut meaning = match &code {
         Some(c) => meaning(operation, c, rollback),
-        None => {
-            let command = if rollback { "rollback" } else { "apply" };
-            format!(
-                "no answer from AWS (network or credentials): check the connection and run {command} again"
-            )
-        }
+        None => format!(
+            "no answer from AWS (network or credentials): check the connection and run {command} again"
+        ),
     };
+    let uncertain = crate::state::outcome_uncertain(err, code.as_deref());
+    if uncertain {
+        let next = if rollback {
+            "running rollback again checks the live document"
+        } else {
+            "a new plan shows what is left, and rollback checks the live document"
+        };
+        meaning = format!(
+            "{meaning}; an earlier attempt may have taken effect before its answer was lost, so the journal records the outcome as unknown: {next}"
+        );
+    }
     WriteError {
         code,
         message,
         meaning,
+        uncertain,
     }
 }
 

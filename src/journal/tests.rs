@@ -69,17 +69,28 @@ fn reader_reports_applied_failed_and_unknown_steps() {
             at: "t".into(),
         }),
         started(3),
+        started(4),
+        Record::Step(StepRecord::Unknown {
+            step: 4,
+            error: err.clone(),
+            at: "t".into(),
+        }),
     ]);
+    assert!(text.contains(r#""state":"unknown""#), "{text}");
     let j = parse_journal(Path::new("j"), &text).unwrap();
     let outcomes: Vec<_> = j.steps.iter().map(|s| s.outcome.clone()).collect();
     assert_eq!(
         outcomes,
         vec![
             StepOutcome::Applied,
-            StepOutcome::Failed(err),
-            StepOutcome::Unknown
+            StepOutcome::Failed(err.clone()),
+            StepOutcome::Unknown,
+            StepOutcome::Uncertain(err),
         ]
     );
+    let uncertain: Vec<bool> = j.steps.iter().map(|s| s.outcome.is_uncertain()).collect();
+    assert_eq!(uncertain, vec![false, false, true, true]);
+    assert!(j.to_string().contains("outcome unknown: gone"), "{j}");
     assert!(!j.truncated_tail);
     assert_eq!(j.end, None);
 }

@@ -141,6 +141,24 @@ const SERVER_CODES: &[&str] = &[
     "DependencyTimeoutException",
 ];
 
+/// Whether a failed call may still have taken effect. The SDK retries
+/// throttles, internal errors, timeouts and lost connections; the error it
+/// finally returns is only the last attempt's, and an earlier attempt may
+/// have landed before its answer was lost. Only an error AWS answered on
+/// purpose (access denied, a malformed document, no such entity...) or a
+/// request never built proves nothing was written.
+pub fn outcome_uncertain<E, R>(error: &SdkError<E, R>, code: Option<&str>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => {
+            code.is_none_or(|c| THROTTLING_CODES.contains(&c) || SERVER_CODES.contains(&c))
+        }
+        _ => false,
+    }
+}
+
 /// What went wrong with a call, in one line: the fault (throttled, server
 /// error, connection lost, timed out), AWS's own words, and what to do. The
 /// SDK's debug rendering of the raw response is never shown.

@@ -56,7 +56,7 @@ use crate::policy::CorsConfiguration;
 use crate::requirements::Needs;
 
 use errors::call_error;
-pub use errors::{StateError, describe_fault, iam_action};
+pub use errors::{StateError, describe_fault, iam_action, outcome_uncertain};
 pub use kms::is_aws_managed_alias;
 pub use s3::cors_text;
 

@@ -10,7 +10,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::support::apply::*;
-use crate::support::losing_proxy::{LosingProxy, Loss, query_action};
+use crate::support::fault_proxy::s3_slow_down;
+use crate::support::losing_proxy::{LosingProxy, Loss, query_action, s3_put_cors};
 use crate::support::*;
 use a2i_fix::apply::{self, ChangeStatus, rollback};
 use a2i_fix::journal::{self, EndOutcome, StepOutcome};
@@ -272,4 +273,101 @@ async fn the_binary_applies_through_a_lost_create_role_answer_and_rolls_back() {
     let now = Account::read(&reader).await;
     assert!(now.trust(FLOW_ROLE).is_none(), "{}", back.all());
     assert_identical(&start, &now, "after rollback");
+}
+
+#[tokio::test]
+async fn a_write_given_up_after_an_attempt_landed_is_journaled_unknown_and_rolled_back() {
+    let moto = Moto::start();
+    let account = moto.seed().await;
+    broken_account(&account).await;
+    let start = account.read().await;
+    // The first PutBucketCors reaches moto and takes effect, its answer is
+    // lost; every retry is answered `503 SlowDown` until the SDK gives up.
+    let proxy = LosingProxy::start_then_refusing(moto.port, s3_put_cors(), 1, s3_slow_down());
+    let clients = clients_for(&proxy.endpoint).await;
+    let plan = plan_of(vec![change(&clients, cors_target(), &cors_after()).await]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let err = apply::execute(&clients, &plan, &options(dir.path()))
+        .await
+        .unwrap_err();
+
+    assert_eq!(proxy.lost(), 1);
+    let report = err.report().expect("a report");
+    let ChangeStatus::Failed(e) = &report.outcomes[0].status else {
+        panic!("{report}")
+    };
+    assert_eq!(e.code.as_deref(), Some("SlowDown"), "{report}");
+    assert!(e.uncertain, "{e}");
+    assert!(
+        e.meaning.contains("may have taken effect") && e.meaning.contains("unknown"),
+        "{e}"
+    );
+    // It did take effect: A2I's rule is in the bucket (read by moto's own client).
+    let live = account.cors(INPUT).await.expect("a CORS configuration");
+    assert!(
+        live.contains(&(vec!["GET".to_string()], vec!["*".to_string()])),
+        "{live:?}"
+    );
+    let path = report.journal.clone().unwrap();
+    let j = journal::read_journal(&path).unwrap();
+    assert!(
+        matches!(&j.steps[0].outcome, StepOutcome::Uncertain(r) if r.code.as_deref() == Some("SlowDown")),
+        "{j}"
+    );
+    assert!(j.steps[0].outcome.is_uncertain());
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"state\":\"unknown\"")
+    );
+
+    // Rollback compares the live document with the journal and undoes it.
+    let direct = moto.clients().await;
+    let back = rollback::plan_from_journal(&path, &direct, &identity())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes.len(), 1, "{back:?}");
+    let out = tempfile::tempdir().unwrap();
+    let undone = apply::execute(&direct, &back, &options(out.path()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(undone.is_success(), "{undone}");
+    assert_eq!(account.read().await, start, "back to the start");
+}
+
+#[tokio::test]
+async fn a_write_given_up_before_any_attempt_landed_rolls_back_to_nothing() {
+    let moto = Moto::start();
+    let account = moto.seed().await;
+    broken_account(&account).await;
+    let start = account.read().await;
+    // No attempt ever reaches moto: every PutBucketCors is throttled.
+    let proxy = LosingProxy::start_then_refusing(moto.port, s3_put_cors(), 0, s3_slow_down());
+    let clients = clients_for(&proxy.endpoint).await;
+    let plan = plan_of(vec![change(&clients, cors_target(), &cors_after()).await]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let err = apply::execute(&clients, &plan, &options(dir.path()))
+        .await
+        .unwrap_err();
+    let report = err.report().expect("a report");
+    let path = report.journal.clone().unwrap();
+    let j = journal::read_journal(&path).unwrap();
+    assert!(j.steps[0].outcome.is_uncertain(), "{j}");
+    assert_eq!(account.read().await, start, "nothing was written");
+
+    let direct = moto.clients().await;
+    let back = rollback::plan_from_journal(&path, &direct, &identity())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(back.changes.is_empty(), "{back:?}");
+    assert!(
+        back.warnings
+            .iter()
+            .any(|w| w.message.contains("uncertain outcome")
+                && w.message.contains("did not take effect")),
+        "{:?}",
+        back.warnings
+    );
 }

@@ -26,6 +26,15 @@ pub fn query_action(action: &str) -> Chooser {
     })
 }
 
+/// S3 PutBucketCors requests: `PUT /BUCKET?cors` (path-style).
+pub fn s3_put_cors() -> Chooser {
+    Arc::new(|request: &[u8]| {
+        let text = String::from_utf8_lossy(request);
+        let line = text.lines().next().unwrap_or_default();
+        line.starts_with("PUT ") && line.split(' ').nth(1).is_some_and(|p| p.ends_with("?cors"))
+    })
+}
+
 /// What the client gets instead of moto's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loss {
@@ -50,12 +59,44 @@ struct Shared {
     choose: Chooser,
     loss: Loss,
     times: usize,
+    /// Once `times` answers were lost, further chosen requests are not
+    /// forwarded: the client gets this answer instead.
+    refuse: Option<Arc<[u8]>>,
     lost: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
 }
 
 impl LosingProxy {
     pub fn start(upstream_port: u16, choose: Chooser, loss: Loss, times: usize) -> LosingProxy {
+        LosingProxy::start_with(upstream_port, choose, loss, times, None)
+    }
+
+    /// Like [`LosingProxy::start`], then every later chosen request is
+    /// answered with `refusal` (a whole HTTP answer, e.g. a throttle)
+    /// without reaching moto: the first attempt took effect, the retries
+    /// all fail, and the SDK gives up.
+    pub fn start_then_refusing(
+        upstream_port: u16,
+        choose: Chooser,
+        times: usize,
+        refusal: Vec<u8>,
+    ) -> LosingProxy {
+        LosingProxy::start_with(
+            upstream_port,
+            choose,
+            Loss::Close,
+            times,
+            Some(refusal.into()),
+        )
+    }
+
+    fn start_with(
+        upstream_port: u16,
+        choose: Chooser,
+        loss: Loss,
+        times: usize,
+        refuse: Option<Arc<[u8]>>,
+    ) -> LosingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         listener
@@ -65,6 +106,7 @@ impl LosingProxy {
             choose,
             loss,
             times,
+            refuse,
             lost: Arc::new(AtomicUsize::new(0)),
             shutdown: Arc::new(AtomicBool::new(false)),
         };
@@ -128,7 +170,17 @@ fn requests(mut from: TcpStream, mut to: TcpStream, losing: &AtomicBool, shared:
             return;
         };
         let request: Vec<u8> = buf.drain(..length).collect();
-        if (shared.choose)(&request)
+        let chosen = (shared.choose)(&request);
+        if chosen
+            && let Some(refusal) = &shared.refuse
+            && shared.lost.load(Ordering::SeqCst) >= shared.times
+        {
+            if from.write_all(refusal).is_err() {
+                return;
+            }
+            continue;
+        }
+        if chosen
             && shared
                 .lost
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {

@@ -110,6 +110,20 @@ pub(super) fn error_answer(service: Service, kind: FaultKind, req: &Request, see
     .into_bytes()
 }
 
+/// S3's `503 SlowDown`, as a whole HTTP answer.
+pub fn s3_slow_down() -> Vec<u8> {
+    let body = s3_error(
+        "SlowDown",
+        "Please reduce your request rate.",
+        "0000000000000000",
+    );
+    format!(
+        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nx-amz-request-id: 0000000000000000\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 fn s3_error(code: &str, message: &str, request_id: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId><HostId>a2i-fix-fault-proxy</HostId></Error>"

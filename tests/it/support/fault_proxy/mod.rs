@@ -51,6 +51,7 @@ use std::time::Duration;
 
 mod answers;
 use answers::error_answer;
+pub use answers::s3_slow_down;
 
 /// The AWS service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
