@@ -20,6 +20,7 @@ mod cli_resilience;
 mod commands;
 mod faults;
 mod judge_account;
+mod kill_points;
 mod plan_api_calls;
 mod plan_build;
 mod plan_cases;

@@ -26,6 +26,31 @@ pub fn query_action(action: &str) -> Chooser {
     })
 }
 
+/// The requests a2i-fix writes with (IAM query actions, S3 PutBucketCors,
+/// KMS PutKeyPolicy), numbered from 1 in the order they reach the proxy:
+/// picks the `n`th write and every write after it.
+pub fn from_nth_write(n: usize) -> Chooser {
+    let seen = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |request: &[u8]| {
+        let text = String::from_utf8_lossy(request);
+        let iam = [
+            "CreateRole",
+            "PutRolePolicy",
+            "UpdateAssumeRolePolicy",
+            "AttachRolePolicy",
+            "AttachUserPolicy",
+        ]
+        .iter()
+        .any(|a| query_action(a)(request));
+        let kms = text.contains("TrentService.PutKeyPolicy");
+        if iam || kms || s3_put_cors()(request) {
+            seen.fetch_add(1, Ordering::SeqCst) + 1 >= n
+        } else {
+            false
+        }
+    })
+}
+
 /// S3 PutBucketCors requests: `PUT /BUCKET?cors` (path-style).
 pub fn s3_put_cors() -> Chooser {
     Arc::new(|request: &[u8]| {
@@ -43,6 +68,11 @@ pub enum Loss {
     /// An empty HTTP answer with this (5xx) status, then the connection is
     /// closed.
     Status(u16),
+    /// The request is forwarded and takes effect; its answer is held for
+    /// good (the client waits, as for a hung AWS, until it is killed).
+    HoldAnswer,
+    /// The request is held for good and never reaches moto.
+    HoldRequest,
 }
 
 /// A TCP proxy in front of moto that forwards everything, except that the
@@ -51,7 +81,19 @@ pub enum Loss {
 pub struct LosingProxy {
     pub endpoint: String,
     lost: Arc<AtomicUsize>,
+    held: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
+}
+
+/// What a chosen request meets once `times` answers were lost.
+#[derive(Clone)]
+enum After {
+    /// It is forwarded, like any other.
+    Forward,
+    /// It never reaches moto: the client gets this answer instead.
+    Refuse(Arc<[u8]>),
+    /// It never reaches moto and is never answered.
+    Hold,
 }
 
 #[derive(Clone)]
@@ -59,16 +101,25 @@ struct Shared {
     choose: Chooser,
     loss: Loss,
     times: usize,
-    /// Once `times` answers were lost, further chosen requests are not
-    /// forwarded: the client gets this answer instead.
-    refuse: Option<Arc<[u8]>>,
+    /// What happens to chosen requests once `times` answers were lost.
+    after: After,
     lost: Arc<AtomicUsize>,
+    /// How many requests or answers are being held ([`Loss::HoldAnswer`],
+    /// [`Loss::HoldRequest`]).
+    held: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
 }
 
 impl LosingProxy {
     pub fn start(upstream_port: u16, choose: Chooser, loss: Loss, times: usize) -> LosingProxy {
-        LosingProxy::start_with(upstream_port, choose, loss, times, None)
+        LosingProxy::start_with(upstream_port, choose, loss, times, After::Forward)
+    }
+
+    /// The first chosen request meets `loss`; every later chosen request is
+    /// held for good without reaching moto, so nothing chosen after the
+    /// first can take effect.
+    pub fn start_then_holding(upstream_port: u16, choose: Chooser, loss: Loss) -> LosingProxy {
+        LosingProxy::start_with(upstream_port, choose, loss, 1, After::Hold)
     }
 
     /// Like [`LosingProxy::start`], then every later chosen request is
@@ -86,7 +137,7 @@ impl LosingProxy {
             choose,
             Loss::Close,
             times,
-            Some(refusal.into()),
+            After::Refuse(refusal.into()),
         )
     }
 
@@ -95,7 +146,7 @@ impl LosingProxy {
         choose: Chooser,
         loss: Loss,
         times: usize,
-        refuse: Option<Arc<[u8]>>,
+        after: After,
     ) -> LosingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
         let port = listener.local_addr().expect("proxy address").port();
@@ -106,13 +157,15 @@ impl LosingProxy {
             choose,
             loss,
             times,
-            refuse,
+            after,
             lost: Arc::new(AtomicUsize::new(0)),
+            held: Arc::new(AtomicUsize::new(0)),
             shutdown: Arc::new(AtomicBool::new(false)),
         };
         let proxy = LosingProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             lost: shared.lost.clone(),
+            held: shared.held.clone(),
             shutdown: shared.shutdown.clone(),
         };
         std::thread::spawn(move || {
@@ -135,6 +188,13 @@ impl LosingProxy {
     /// How many answers have been lost so far.
     pub fn lost(&self) -> usize {
         self.lost.load(Ordering::SeqCst)
+    }
+
+    /// How many requests (or answers) are being held: with
+    /// [`Loss::HoldAnswer`], one means the chosen write took effect in moto
+    /// and the client is waiting for its answer.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 }
 
@@ -171,14 +231,20 @@ fn requests(mut from: TcpStream, mut to: TcpStream, losing: &AtomicBool, shared:
         };
         let request: Vec<u8> = buf.drain(..length).collect();
         let chosen = (shared.choose)(&request);
-        if chosen
-            && let Some(refusal) = &shared.refuse
-            && shared.lost.load(Ordering::SeqCst) >= shared.times
-        {
-            if from.write_all(refusal).is_err() {
-                return;
+        if chosen && shared.lost.load(Ordering::SeqCst) >= shared.times {
+            match &shared.after {
+                After::Forward => {}
+                After::Refuse(refusal) => {
+                    if from.write_all(refusal).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                After::Hold => {
+                    hold_until_shutdown(shared);
+                    return;
+                }
             }
-            continue;
         }
         if chosen
             && shared
@@ -188,6 +254,11 @@ fn requests(mut from: TcpStream, mut to: TcpStream, losing: &AtomicBool, shared:
                 })
                 .is_ok()
         {
+            if shared.loss == Loss::HoldRequest {
+                shared.held.fetch_add(1, Ordering::SeqCst);
+                hold_until_shutdown(shared);
+                return;
+            }
             losing.store(true, Ordering::SeqCst);
         }
         if to.write_all(&request).is_err() {
@@ -208,6 +279,11 @@ fn answers(mut from: TcpStream, mut to: TcpStream, losing: &AtomicBool, shared: 
             Ok(n) => {
                 if losing.load(Ordering::SeqCst) {
                     // moto has done the work and started answering.
+                    if shared.loss == Loss::HoldAnswer {
+                        shared.held.fetch_add(1, Ordering::SeqCst);
+                        hold_until_shutdown(shared);
+                        return;
+                    }
                     if let Loss::Status(code) = shared.loss {
                         let answer = format!(
                             "HTTP/1.1 {code} Lost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -229,6 +305,12 @@ fn answers(mut from: TcpStream, mut to: TcpStream, losing: &AtomicBool, shared: 
                 ) => {}
             Err(_) => return,
         }
+    }
+}
+
+fn hold_until_shutdown(shared: &Shared) {
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
