@@ -87,6 +87,43 @@ pub struct AwsOptions {
     /// How many reads may be in flight per service;
     /// [`Concurrency::default`] when `None`.
     pub concurrency: Option<Concurrency>,
+    /// Requests a second per IAM API; [`IAM_RATE`] when `None`.
+    pub iam_rate: Option<u32>,
+}
+
+/// IAM requests a second per API and account that a2i-fix sends at most.
+/// AWS does not publish IAM's rates; throttling starts at roughly this for
+/// GetRole, ListRolePolicies and ListAttachedRolePolicies (higher for
+/// GetPolicy and GetPolicyVersion), so pacing every IAM API at it keeps a
+/// run from being throttled while the APIs run side by side.
+pub const IAM_RATE: u32 = 15;
+
+/// Client-side pacing of IAM calls: a token bucket per operation (a full
+/// second's worth to start with, then `rate` a second), shared by every
+/// read made through one set of clients. Waiting for a token happens before
+/// a call takes one of the service's concurrency permits, so a paced
+/// operation never holds up another.
+#[derive(Clone)]
+pub struct Pace(Arc<governor::DefaultKeyedRateLimiter<&'static str>>);
+
+impl Pace {
+    pub fn per_second(rate: u32) -> Pace {
+        let rate = std::num::NonZeroU32::new(rate).unwrap_or(std::num::NonZeroU32::MIN);
+        Pace(Arc::new(governor::RateLimiter::keyed(
+            governor::Quota::per_second(rate),
+        )))
+    }
+
+    /// Wait until `operation` may be sent.
+    pub async fn ready(&self, operation: &'static str) {
+        self.0.until_key_ready(&operation).await;
+    }
+}
+
+impl std::fmt::Debug for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pace")
+    }
 }
 
 /// How many reads may be in flight at once, per service. IAM's control
@@ -102,7 +139,7 @@ pub struct Concurrency {
 impl Default for Concurrency {
     fn default() -> Self {
         Concurrency {
-            iam: 4,
+            iam: 8,
             s3: 16,
             kms: 16,
         }
@@ -135,6 +172,8 @@ pub struct Clients {
     pub counter: ApiCounter,
     /// Reads in flight per service (see [`Concurrency`]).
     pub concurrency: Concurrency,
+    /// Client-side pacing of IAM calls (see [`Pace`]).
+    pub iam_pace: Pace,
 }
 
 /// Build the clients. Fails fast, with a message on how to configure
@@ -373,6 +412,7 @@ async fn build(
         region,
         counter,
         concurrency: options.concurrency.unwrap_or_default(),
+        iam_pace: Pace::per_second(options.iam_rate.unwrap_or(IAM_RATE)),
     })
 }
 

@@ -45,8 +45,13 @@ struct Global {
     operation_timeout: std::time::Duration,
     /// How many IAM reads may be in flight at once (IAM throttles first).
     #[arg(long, global = true, env = "A2I_FIX_IAM_CONCURRENCY", value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=64), default_value = "4")]
+          value_parser = clap::value_parser!(u16).range(1..=64), default_value = "8")]
     iam_concurrency: u16,
+    /// At most this many requests a second per IAM API (GetRole,
+    /// ListRolePolicies, ...), so that a large spec is not throttled.
+    #[arg(long, global = true, env = "A2I_FIX_IAM_RATE", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000), default_value = "15")]
+    iam_rate: u32,
     /// How many S3 reads may be in flight at once.
     #[arg(long, global = true, env = "A2I_FIX_S3_CONCURRENCY", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
@@ -217,6 +222,7 @@ fn connection(global: &Global) -> commands::Connection {
             s3: usize::from(global.s3_concurrency),
             kms: usize::from(global.kms_concurrency),
         }),
+        iam_rate: Some(global.iam_rate),
     })
 }
 

@@ -41,6 +41,8 @@
 //! it is a rollback (and skips the "nothing lost" guard, see `apply`).
 
 use std::collections::BTreeMap;
+
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
 
 use super::Identity;
@@ -115,14 +117,18 @@ pub async fn plan_from_journal(
         });
     }
     let steps = undoable_steps(&contents);
+    // Re-read concurrently (bounded), as the staleness check of an apply does.
+    let reads: Vec<_> = futures::stream::iter(steps.iter())
+        .map(|step| async move { (step, state::read_current(clients, &step.target).await) })
+        .buffered(super::READ_CONCURRENCY)
+        .collect()
+        .await;
     let mut currents = BTreeMap::new();
-    for step in &steps {
-        let current = state::read_current(clients, &step.target)
-            .await
-            .map_err(|e| RollbackError::Read {
-                address: step.address.clone(),
-                message: e.to_string(),
-            })?;
+    for (step, read) in reads {
+        let current = read.map_err(|e| RollbackError::Read {
+            address: step.address.clone(),
+            message: e.to_string(),
+        })?;
         currents.insert(step.step, current);
     }
     let mut plan = rollback_plan(&contents, &currents)?;

@@ -284,6 +284,11 @@ pub async fn perform(
 ) -> Result<Written, WriteError> {
     let op = call.operation;
     let rb = settings.rollback;
+    // IAM writes are paced per API like its reads, so a large apply is not
+    // throttled (see `aws::Pace`).
+    if op.starts_with("iam:") {
+        clients.iam_pace.ready(op).await;
+    }
     let after = change.after.as_deref();
     let doc = || {
         after.ok_or_else(|| {

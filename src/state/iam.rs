@@ -39,7 +39,10 @@ impl Reader<'_> {
         name: &str,
     ) -> Result<Option<aws_sdk_iam::types::Role>, StateError> {
         match self
-            .call_iam(self.clients.iam.get_role().role_name(name).send())
+            .call_iam(
+                "GetRole",
+                self.clients.iam.get_role().role_name(name).send(),
+            )
             .await
         {
             Ok(out) => Ok(out.role),
@@ -72,7 +75,7 @@ impl Reader<'_> {
             .into_paginator()
             .send();
         let mut names = Vec::new();
-        while let Some(page) = self.call_iam(pages.next()).await {
+        while let Some(page) = self.call_iam("ListRolePolicies", pages.next()).await {
             let page = page
                 .map_err(|e| call_error("iam", "ListRolePolicies", format!("role `{role}`"), e))?;
             names.extend(page.policy_names().iter().cloned());
@@ -92,7 +95,7 @@ impl Reader<'_> {
             .get_role_policy()
             .role_name(role)
             .policy_name(policy_name);
-        match self.call_iam(request.send()).await {
+        match self.call_iam("GetRolePolicy", request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of role `{role}`")
             })
@@ -124,7 +127,10 @@ impl Reader<'_> {
                     .role_name(name)
                     .into_paginator()
                     .send();
-                while let Some(page) = self.call_iam(pages.next()).await {
+                while let Some(page) = self
+                    .call_iam("ListAttachedRolePolicies", pages.next())
+                    .await
+                {
                     match page {
                         Ok(page) => policies.extend(page.attached_policies().iter().map(attached)),
                         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
@@ -143,7 +149,10 @@ impl Reader<'_> {
                     .user_name(name)
                     .into_paginator()
                     .send();
-                while let Some(page) = self.call_iam(pages.next()).await {
+                while let Some(page) = self
+                    .call_iam("ListAttachedUserPolicies", pages.next())
+                    .await
+                {
                     match page {
                         Ok(page) => policies.extend(page.attached_policies().iter().map(attached)),
                         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
@@ -168,7 +177,10 @@ impl Reader<'_> {
             .into_paginator()
             .send();
         let mut names = Vec::new();
-        while let Some(page) = self.call_iam(pages.next()).await {
+        while let Some(page) = self
+            .call_iam("ListInstanceProfilesForRole", pages.next())
+            .await
+        {
             let page = page.map_err(|e| {
                 call_error(
                     "iam",
@@ -204,7 +216,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 let mut names = Vec::new();
-                while let Some(page) = self.call_iam(pages.next()).await {
+                while let Some(page) = self.call_iam("ListUserPolicies", pages.next()).await {
                     let page = page.map_err(|e| {
                         call_error("iam", "ListUserPolicies", format!("user `{name}`"), e)
                     })?;
@@ -238,7 +250,7 @@ impl Reader<'_> {
             .get_user_policy()
             .user_name(user)
             .policy_name(policy_name);
-        match self.call_iam(request.send()).await {
+        match self.call_iam("GetUserPolicy", request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of user `{user}`")
             })
@@ -253,16 +265,21 @@ impl Reader<'_> {
         }
     }
 
-    /// Everything about one role; `None` when it does not exist.
+    /// Everything about one role; `None` when it does not exist. GetRole,
+    /// ListRolePolicies and ListAttachedRolePolicies go out together (one
+    /// round trip instead of two); for a missing role the listings answer
+    /// `NoSuchEntity` too, and only GetRole's answer counts.
     pub(super) async fn role(&self, name: &str) -> Result<Option<RoleState>, StateError> {
-        let Some(role) = self.get_role(name).await? else {
+        let (role, names, attached) = futures::join!(
+            self.get_role(name),
+            self.inline_policy_names(name),
+            self.attachments(PrincipalKind::Role, name)
+        );
+        let Some(role) = role? else {
             return Ok(None);
         };
         let trust_policy = Self::trust_policy(&role)?;
-        let (names, attached) = futures::try_join!(
-            self.inline_policy_names(name),
-            self.attachments(PrincipalKind::Role, name)
-        )?;
+        let (names, attached) = (names?, attached?);
         let documents =
             try_join_all(names.iter().map(|policy| self.inline_policy(name, policy))).await?;
         // A policy deleted between the listing and the read is simply gone.
@@ -286,12 +303,31 @@ impl Reader<'_> {
         }))
     }
 
+    /// [`Reader::managed_policy`], read once per reader however many roles
+    /// and callers ask for it, even at the same time: the first asker reads,
+    /// the others wait for its answer.
+    pub(super) async fn managed_policy_once(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
+        let cell = {
+            let mut cells = self
+                .managed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cells.entry(arn.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.managed_policy(arn))
+            .await
+            .cloned()
+    }
+
     /// The default version of a managed policy: GetPolicy for its id, then
     /// GetPolicyVersion for its document.
     pub(super) async fn managed_policy(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
         let resource = || format!("managed policy `{arn}`");
         let policy = self
-            .call_iam(self.clients.iam.get_policy().policy_arn(arn).send())
+            .call_iam(
+                "GetPolicy",
+                self.clients.iam.get_policy().policy_arn(arn).send(),
+            )
             .await
             .map_err(|e| call_error("iam", "GetPolicy", resource(), e))?;
         let version_id = policy
@@ -304,6 +340,7 @@ impl Reader<'_> {
             })?;
         let version = self
             .call_iam(
+                "GetPolicyVersion",
                 self.clients
                     .iam
                     .get_policy_version()

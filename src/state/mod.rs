@@ -13,11 +13,14 @@
 //!   STS GetCallerIdentity; per input bucket GetBucketCors,
 //!   GetBucketEncryption and GetBucketPolicy; per output bucket (that is not
 //!   also an input bucket) GetBucketEncryption, which also proves it exists,
-//!   and GetBucketPolicy; per role GetRole, ListRolePolicies + one
-//!   GetRolePolicy per inline policy, ListAttachedRolePolicies; per distinct
-//!   managed policy attached to a role with S3 or KMS needs, and per distinct
-//!   permissions boundary of such a role, GetPolicy + GetPolicyVersion (read
-//!   once even when shared); per distinct key ref DescribeKey, then per
+//!   and GetBucketPolicy; per role GetRole, ListRolePolicies and
+//!   ListAttachedRolePolicies sent together (a missing role answers
+//!   NoSuchEntity to all three: two calls spent to save a round trip on
+//!   every role that exists), one GetRolePolicy per inline policy; per
+//!   distinct managed policy attached to a role with S3 or KMS needs, and
+//!   per distinct permissions boundary of such a role, GetPolicy +
+//!   GetPolicyVersion (read once even when shared, started as soon as the
+//!   first role naming it is listed); per distinct key ref DescribeKey, then per
 //!   distinct key id one GetKeyPolicy (`default`); DescribeKey for a bucket's
 //!   default key the spec does not name (not for `alias/aws/...`); per
 //!   caller one ListAttached{Role,User}Policies, unless the caller is a role
@@ -26,8 +29,10 @@
 //!   policies and the documents of its attached and lacking policies. A
 //!   listing costs one call per page.
 //! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
-//!   narrow, since its control plane throttles first; S3 and KMS wider), so
-//!   the reads run concurrently but never more than that many at once.
+//!   narrower, since its control plane throttles first; S3 and KMS wider), so
+//!   the reads run concurrently but never more than that many at once; IAM
+//!   calls are also paced per API ([`crate::aws::Pace`]), so that a large
+//!   spec runs at IAM's rate instead of into its throttling.
 //! - A missing role is not an error (`roles[name] = None`: the planner may
 //!   create it). A missing bucket, key or caller is an error here, naming it.
 //!   Whether a key is AWS-managed is recorded; refusing it is the planner's
@@ -173,6 +178,9 @@ struct Reader<'a> {
     iam: Semaphore,
     s3: Semaphore,
     kms: Semaphore,
+    /// Managed policies read (or being read) by this reader, by ARN.
+    managed:
+        std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<ManagedPolicy>>>>,
 }
 
 impl<'a> Reader<'a> {
@@ -183,6 +191,7 @@ impl<'a> Reader<'a> {
             iam: Semaphore::new(limits.iam.max(1)),
             s3: Semaphore::new(limits.s3.max(1)),
             kms: Semaphore::new(limits.kms.max(1)),
+            managed: std::sync::Mutex::default(),
         }
     }
 
@@ -194,8 +203,17 @@ impl<'a> Reader<'a> {
         call.await
     }
 
-    /// An IAM call (STS's one call too: it is IAM's control plane).
-    async fn call_iam<F: Future>(&self, call: F) -> F::Output {
+    /// An IAM call: paced per operation (see [`crate::aws::Pace`]), then
+    /// bounded by the IAM permits. The pace is waited for first, so a call
+    /// waiting for its operation's next token holds no permit.
+    async fn call_iam<F: Future>(&self, operation: &'static str, call: F) -> F::Output {
+        self.clients.iam_pace.ready(operation).await;
+        Self::limited(&self.iam, call).await
+    }
+
+    /// STS's one call, under the IAM permits (IAM's control plane) but not
+    /// paced: STS's rates are far higher.
+    async fn call_sts<F: Future>(&self, call: F) -> F::Output {
         Self::limited(&self.iam, call).await
     }
 
@@ -209,7 +227,7 @@ impl<'a> Reader<'a> {
 
     async fn caller_identity(&self) -> Result<(String, String), StateError> {
         let out = self
-            .call_iam(self.clients.sts.get_caller_identity().send())
+            .call_sts(self.clients.sts.get_caller_identity().send())
             .await
             .map_err(|e| call_error("sts", "GetCallerIdentity", "the caller".into(), e))?;
         let account = out.account().unwrap_or_default().to_string();
@@ -228,9 +246,26 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
             .into_iter()
             .map(|b| reader.bucket(b, needs.cors.contains_key(b))),
     );
-    let roles = try_join_all(needs.roles.values().map(|role| async {
-        let state = reader.role(&role.name).await?;
-        Ok::<_, StateError>((role.name.clone(), state))
+    // A role's managed policies (and boundary) are read as soon as its
+    // listing names them, each once however many roles share it, when they
+    // could grant the role its S3 or KMS needs.
+    let roles = try_join_all(needs.roles.values().map(|need| async {
+        let state = reader.role(&need.name).await?;
+        let uses_key = needs
+            .keys
+            .values()
+            .any(|k| k.roles.contains_key(&need.name));
+        if let Some(role) = &state
+            && (!need.read.is_empty() || !need.write.is_empty() || uses_key)
+        {
+            let arns = role
+                .attached_policies
+                .iter()
+                .map(|p| p.arn.as_str())
+                .chain(role.permissions_boundary.as_deref());
+            try_join_all(arns.map(|arn| reader.managed_policy_once(arn))).await?;
+        }
+        Ok::<_, StateError>((need.name.clone(), state))
     }));
     // A caller that is also a flow or preview role: its attachments come
     // from the role read, not from a second ListAttachedRolePolicies.
@@ -305,33 +340,30 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
             }),
     );
 
-    // Managed policies, each read once: those that could grant a role its
-    // S3 or KMS needs, the roles' boundaries, and for a lacking caller its
-    // attached policies and the ones it lacks.
+    // For a lacking caller, its attached policies and the ones it lacks
+    // (those the roles already read are not read again).
     let mut managed: BTreeSet<&str> = BTreeSet::new();
-    for need in needs.roles.values() {
-        let Some(role) = roles.get(&need.name).and_then(Option::as_ref) else {
-            continue;
-        };
-        let uses_key = needs
-            .keys
-            .values()
-            .any(|k| k.roles.contains_key(&need.name));
-        if !need.read.is_empty() || !need.write.is_empty() || uses_key {
-            managed.extend(role.attached_policies.iter().map(|p| p.arn.as_str()));
-            managed.extend(role.permissions_boundary.as_deref());
-        }
-    }
     for caller in &lacking {
         managed.extend(caller.attached_policies.iter().map(|p| p.arn.as_str()));
         if let Some(need) = needs.callers.get(&caller.arn) {
             managed.extend(need.policies.keys().map(String::as_str));
         }
     }
-    let managed = try_join_all(managed.into_iter().map(|arn| reader.managed_policy(arn)));
+    let managed = try_join_all(
+        managed
+            .into_iter()
+            .map(|arn| reader.managed_policy_once(arn)),
+    );
     let bucket_keys = reader.bucket_keys(&buckets, &keys);
-    let (managed, inline, bucket_keys) = futures::try_join!(managed, inline, bucket_keys)?;
-    let managed_policies = managed.into_iter().map(|p| (p.arn.clone(), p)).collect();
+    let (_, inline, bucket_keys) = futures::try_join!(managed, inline, bucket_keys)?;
+    let managed_policies: BTreeMap<String, ManagedPolicy> = reader
+        .managed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .filter_map(|cell| cell.get().cloned())
+        .map(|p| (p.arn.clone(), p))
+        .collect();
     for (arn, policies) in inline {
         if let Some(caller) = callers.get_mut(&arn) {
             caller.inline_policies = policies;

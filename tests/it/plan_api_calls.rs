@@ -120,19 +120,20 @@ fn every_read_is_made_once_and_only_when_needed() {
         // Each distinct role: FlowA (two flows), FlowB, FlowNew (missing),
         // PreviewRole.
         ("iam:GetRole", 4),
-        // Inline policy names of each role that exists: FlowA, FlowB,
-        // PreviewRole (FlowNew is missing: nothing to list); and of caller
-        // calls-app, which lacks managed policies it needs, so its own
-        // policies are judged (FlowB lacks nothing).
-        ("iam:ListRolePolicies", 4),
+        // Inline policy names of each role: FlowA, FlowB, PreviewRole and
+        // FlowNew (sent with GetRole, before it is known to be missing: it
+        // answers NoSuchEntity); and of caller calls-app, which lacks
+        // managed policies it needs, so its own policies are judged (FlowB
+        // lacks nothing).
+        ("iam:ListRolePolicies", 5),
         // Likewise for caller user calls-bot (no inline policy to read).
         ("iam:ListUserPolicies", 1),
         // One read per inline policy: FlowA 2, FlowB 1, PreviewRole 0.
         ("iam:GetRolePolicy", 3),
-        // Attachments of each existing role (FlowA, FlowB, PreviewRole) and
-        // of each caller role that is not one of them (calls-app); caller
-        // FlowB reuses its role read.
-        ("iam:ListAttachedRolePolicies", 4),
+        // Attachments of each role (FlowA, FlowB, PreviewRole, and FlowNew,
+        // sent with GetRole) and of each caller role that is not one of
+        // them (calls-app); caller FlowB reuses its role read.
+        ("iam:ListAttachedRolePolicies", 5),
         // Caller users: calls-bot.
         ("iam:ListAttachedUserPolicies", 1),
         // Each distinct managed policy attached to a role with S3 needs:
