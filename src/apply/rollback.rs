@@ -298,6 +298,8 @@ pub fn rollback_plan(
                     "step {} failed during the apply ({}): nothing to put back",
                     s.step, e.message
                 ),
+                address: None,
+                managed_by: None,
             });
         }
     }
@@ -317,6 +319,8 @@ pub fn rollback_plan(
                         "step {} was interrupted during its call and did not take effect: nothing to put back",
                         step.step
                     ),
+                    address: None,
+                    managed_by: None,
                 });
                 continue;
             }
@@ -331,6 +335,8 @@ pub fn rollback_plan(
                         "step {} is already as it was before the apply (put back by an earlier run of this rollback): nothing to do",
                         step.step
                     ),
+                    address: None,
+                    managed_by: None,
                 });
                 continue;
             }

@@ -283,6 +283,13 @@ impl Reader<'_> {
                 .permissions_boundary
                 .as_ref()
                 .and_then(|b| b.permissions_boundary_arn.clone()),
+            description: role.description.clone(),
+            max_session_duration: role.max_session_duration,
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect(),
         }))
     }
 

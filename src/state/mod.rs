@@ -23,8 +23,10 @@
 //!   caller one ListAttached{Role,User}Policies, unless the caller is a role
 //!   already read as a flow or preview role, whose attachments are reused;
 //!   and only for a caller lacking a managed policy it needs, its inline
-//!   policies and the documents of its attached and lacking policies. A
-//!   listing costs one call per page.
+//!   policies and the documents of its attached and lacking policies; per
+//!   input bucket GetBucketTagging and per distinct key id ListResourceTags
+//!   (`tags`: who owns what the plan may change; a role's tags come with
+//!   GetRole). A listing costs one call per page.
 //! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
 //!   narrow, since its control plane throttles first; S3 and KMS wider), so
 //!   the reads run concurrently but never more than that many at once.
@@ -41,6 +43,7 @@ mod errors;
 mod iam;
 mod kms;
 mod s3;
+mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -104,6 +107,21 @@ pub struct RoleState {
     pub inline_policies: Vec<(String, String)>,
     pub attached_policies: Vec<AttachedPolicy>,
     pub permissions_boundary: Option<String>,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    /// The role's tags (key, value), as GetRole returned them.
+    pub tags: Vec<(String, String)>,
+}
+
+/// The tags of a bucket or key the plan may change, read to tell whether
+/// infrastructure as code manages it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tags {
+    /// The tags (key, value), as AWS returned them; empty when none.
+    Read(Vec<(String, String)>),
+    /// The credentials may not read them: ownership is unknown. `action`
+    /// is the permission to grant, e.g. `s3:GetBucketTagging`.
+    Denied { action: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +181,10 @@ pub struct AccountState {
     /// by the key id or ARN as the bucket names it (`alias/aws/...` names
     /// are known to be AWS managed without a call and are not here).
     pub bucket_keys: BTreeMap<String, BucketKey>,
+    /// Tags of each input bucket (the only buckets a plan changes), by name.
+    pub bucket_tags: BTreeMap<String, Tags>,
+    /// Tags of each key the spec names, by key id.
+    pub key_tags: BTreeMap<String, Tags>,
     /// Number of API calls made, by operation (`iam:GetRole`, ...).
     pub api_calls: BTreeMap<String, u64>,
 }
@@ -330,7 +352,16 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
     }
     let managed = try_join_all(managed.into_iter().map(|arn| reader.managed_policy(arn)));
     let bucket_keys = reader.bucket_keys(&buckets, &keys);
-    let (managed, inline, bucket_keys) = futures::try_join!(managed, inline, bucket_keys)?;
+    let reader = &reader;
+    let bucket_tags = try_join_all(needs.cors.keys().map(|b| async move {
+        Ok::<_, StateError>((b.clone(), reader.bucket_tags(b).await?))
+    }));
+    let key_ids: BTreeSet<&str> = keys.values().map(|k| k.key_id.as_str()).collect();
+    let key_tags = try_join_all(key_ids.into_iter().map(|id| async move {
+        Ok::<_, StateError>((id.to_string(), reader.key_tags(id).await?))
+    }));
+    let (managed, inline, bucket_keys, bucket_tags, key_tags) =
+        futures::try_join!(managed, inline, bucket_keys, bucket_tags, key_tags)?;
     let managed_policies = managed.into_iter().map(|p| (p.arn.clone(), p)).collect();
     for (arn, policies) in inline {
         if let Some(caller) = callers.get_mut(&arn) {
@@ -348,6 +379,8 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         keys,
         callers,
         bucket_keys,
+        bucket_tags: bucket_tags.into_iter().collect(),
+        key_tags: key_tags.into_iter().collect(),
         api_calls: clients.counter.snapshot(),
     })
 }

@@ -90,6 +90,9 @@ fn role(trust: &str, inline: Vec<(&str, &str)>) -> RoleState {
             .collect(),
         attached_policies: vec![],
         permissions_boundary: None,
+        description: None,
+        max_session_duration: None,
+        tags: vec![],
     }
 }
 
