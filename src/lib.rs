@@ -3,7 +3,8 @@
 //! ```text
 //! spec (a2i.toml) ──> requirements (what A2I needs) ──┐
 //!                                                     ├──> plan (pure) ──> render (text / JSON)
-//! aws ──> state (the only SDK reads) ─────────────────┘        └────────> apply (the only SDK writes, journal)
+//! aws ──> state (the only SDK reads) ─────────────────┘        ├────────> apply (the only SDK writes, journal)
+//!                                                              └────────> export (Terraform)
 //! ```
 //!
 //! Every layer speaks the vocabulary of [`model`] (targets, actions,
