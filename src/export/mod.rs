@@ -35,6 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hcl::expr::{FuncCall, Traversal, Variable};
+use hcl::format::Format;
 use hcl::{Block, Body, Expression};
 
 use crate::model::{Action, PrincipalKind, Target};
@@ -224,7 +225,12 @@ pub fn terraform(plan: &Plan, context: &ExportContext) -> Result<String, ExportE
         }
         body = body.add_block(block.build());
     }
-    Ok(hcl::format::to_string(&body.build())?)
+    // Object keys that are identifiers (`Version`, `Statement`) are written
+    // bare, as Terraform's own examples write them; others stay quoted.
+    let mut formatter = hcl::format::Formatter::builder()
+        .prefer_ident_keys(true)
+        .build_vec();
+    Ok(body.build().format_string(&mut formatter)?)
 }
 
 /// The attributes of an existing role's `aws_iam_role`.
@@ -288,10 +294,13 @@ fn traversal(parts: &[&str]) -> Expression {
 
 /// `jsonencode(...)` of a change's document.
 fn json_document(change: &Change) -> Result<Expression, ExportError> {
-    let text = change.after.as_deref().ok_or_else(|| ExportError::Document {
-        address: change.address.clone(),
-        why: "no document".into(),
-    })?;
+    let text = change
+        .after
+        .as_deref()
+        .ok_or_else(|| ExportError::Document {
+            address: change.address.clone(),
+            why: "no document".into(),
+        })?;
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ExportError::Document {
             address: change.address.clone(),
@@ -311,7 +320,8 @@ fn cors_rules(change: &Change) -> Result<Vec<Block>, ExportError> {
         address: change.address.clone(),
         why: e.to_string(),
     })?;
-    let list = |items: &[String]| Expression::Array(items.iter().map(|s| s.as_str().into()).collect());
+    let list =
+        |items: &[String]| Expression::Array(items.iter().map(|s| s.as_str().into()).collect());
     Ok(config
         .rules
         .iter()

@@ -63,7 +63,9 @@ pub fn owner(tags: &[(String, String)]) -> Option<Owner> {
     tags.iter()
         .find(|(k, v)| {
             k.eq_ignore_ascii_case("terraform")
-                && ["true", "yes"].iter().any(|t| v.trim().eq_ignore_ascii_case(t))
+                && ["true", "yes"]
+                    .iter()
+                    .any(|t| v.trim().eq_ignore_ascii_case(t))
         })
         .map(|(k, v)| found("Terraform", k, v))
 }
@@ -113,7 +115,13 @@ fn tags_of<'s>(state: &'s AccountState, target: &Target) -> Option<(String, Tags
             kind: PrincipalKind::Role,
             name,
             ..
-        } => role(name),
+        } => role(name).or_else(|| {
+            let caller = state
+                .callers
+                .values()
+                .find(|c| c.kind == PrincipalKind::Role && &c.name == name)?;
+            Some((format!("role `{name}`"), TagsRef::Read(&caller.tags)))
+        }),
         Target::Attachment {
             kind: PrincipalKind::User,
             ..
@@ -122,10 +130,9 @@ fn tags_of<'s>(state: &'s AccountState, target: &Target) -> Option<(String, Tags
             format!("bucket `{bucket}`"),
             read(state.bucket_tags.get(bucket)?),
         )),
-        Target::KeyPolicy { key_id, .. } => Some((
-            format!("key `{key_id}`"),
-            read(state.key_tags.get(key_id)?),
-        )),
+        Target::KeyPolicy { key_id, .. } => {
+            Some((format!("key `{key_id}`"), read(state.key_tags.get(key_id)?)))
+        }
     }
 }
 
@@ -142,7 +149,8 @@ pub(super) fn ownership_warnings(state: &AccountState, changes: &[Change]) -> Ve
         let Some((subject, tags)) = tags_of(state, &change.target) else {
             continue;
         };
-        let export = "`a2i-fix export --format terraform` writes the change as Terraform configuration";
+        let export =
+            "`a2i-fix export --format terraform` writes the change as Terraform configuration";
         let (managed_by, message) = match tags {
             TagsRef::Read(tags) => {
                 let Some(owner) = owner(tags) else {
@@ -152,17 +160,23 @@ pub(super) fn ownership_warnings(state: &AccountState, changes: &[Change]) -> Ve
                     "Terraform" => (
                         "its Terraform configuration",
                         "the next `terraform apply`",
-                        format!("put the change into that configuration instead: {export}, with the complete document and an import block"),
+                        format!(
+                            "put the change into that configuration instead: {export}, with the complete document and an import block"
+                        ),
                     ),
                     "CloudFormation" => (
                         "its CloudFormation stack's template",
                         "the next update of the stack",
-                        format!("put the change into the template (or the code that generates it) instead; {export}, with the complete document to copy"),
+                        format!(
+                            "put the change into the template (or the code that generates it) instead; {export}, with the complete document to copy"
+                        ),
                     ),
                     _ => (
                         "the code that manages it",
                         "the next deploy",
-                        format!("put the change into that code instead; {export}, with the complete document to copy"),
+                        format!(
+                            "put the change into that code instead; {export}, with the complete document to copy"
+                        ),
                     ),
                 };
                 (

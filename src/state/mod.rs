@@ -20,8 +20,9 @@
 //!   once even when shared); per distinct key ref DescribeKey, then per
 //!   distinct key id one GetKeyPolicy (`default`); DescribeKey for a bucket's
 //!   default key the spec does not name (not for `alias/aws/...`); per
-//!   caller one ListAttached{Role,User}Policies, unless the caller is a role
-//!   already read as a flow or preview role, whose attachments are reused;
+//!   caller one ListAttached{Role,User}Policies (and GetRole for a caller
+//!   role, for its tags), unless the caller is a role already read as a
+//!   flow or preview role, whose attachments and tags are reused;
 //!   and only for a caller lacking a managed policy it needs, its inline
 //!   policies and the documents of its attached and lacking policies; per
 //!   input bucket GetBucketTagging and per distinct key id ListResourceTags
@@ -156,6 +157,8 @@ pub struct CallerState {
     /// policy the caller needs is not attached (to judge whether its own
     /// policies already allow what that policy grants), else empty.
     pub inline_policies: Vec<(String, String)>,
+    /// A role's tags (from GetRole); empty for a user (not read).
+    pub tags: Vec<(String, String)>,
 }
 
 /// Everything `plan` needs to know about the account, as plain data.
@@ -279,9 +282,13 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         .values()
         .filter(|c| is_read_as_role(c.kind, &c.name))
     {
-        let (attached_policies, inline_policies) =
+        let (attached_policies, inline_policies, tags) =
             match roles.get(&need.name).and_then(Option::as_ref) {
-                Some(role) => (role.attached_policies.clone(), role.inline_policies.clone()),
+                Some(role) => (
+                    role.attached_policies.clone(),
+                    role.inline_policies.clone(),
+                    role.tags.clone(),
+                ),
                 // A missing flow role is planned as a create: as a caller it
                 // then starts with nothing attached. A role a2i-fix will not
                 // create is a missing caller.
@@ -290,7 +297,7 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
                     .get(&need.name)
                     .is_some_and(|r| r.create_if_missing) =>
                 {
-                    (Vec::new(), Vec::new())
+                    (Vec::new(), Vec::new(), Vec::new())
                 }
                 None => {
                     return Err(StateError::CallerNotFound {
@@ -306,6 +313,7 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
                 name: need.name.clone(),
                 attached_policies,
                 inline_policies,
+                tags,
             },
         );
     }
@@ -353,9 +361,10 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
     let managed = try_join_all(managed.into_iter().map(|arn| reader.managed_policy(arn)));
     let bucket_keys = reader.bucket_keys(&buckets, &keys);
     let reader = &reader;
-    let bucket_tags = try_join_all(needs.cors.keys().map(|b| async move {
-        Ok::<_, StateError>((b.clone(), reader.bucket_tags(b).await?))
-    }));
+    let bucket_tags =
+        try_join_all(needs.cors.keys().map(|b| async move {
+            Ok::<_, StateError>((b.clone(), reader.bucket_tags(b).await?))
+        }));
     let key_ids: BTreeSet<&str> = keys.values().map(|k| k.key_id.as_str()).collect();
     let key_tags = try_join_all(key_ids.into_iter().map(|id| async move {
         Ok::<_, StateError>((id.to_string(), reader.key_tags(id).await?))

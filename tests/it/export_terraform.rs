@@ -132,8 +132,12 @@ fn terraform_export_of_every_kind_of_change() {
 
     // `--out DIR` writes the same text to DIR/a2i-fix.tf, creating DIR.
     let out_dir = dir.path().join("iac").join("a2i");
-    let written = export(&account.moto, &spec, &["--out", out_dir.to_str().expect("utf-8")])
-        .expect_code(0);
+    let written = export(
+        &account.moto,
+        &spec,
+        &["--out", out_dir.to_str().expect("utf-8")],
+    )
+    .expect_code(0);
     let file = std::fs::read_to_string(out_dir.join("a2i-fix.tf")).expect("a2i-fix.tf");
     assert_eq!(file, out.stdout);
     assert!(written.stdout.is_empty(), "{}", written.stdout);
@@ -164,8 +168,11 @@ fn nothing_to_export_when_nothing_changes() {
     let account = SeededServer::start(|s| async move {
         s.bucket("quiet-input").await;
         s.bucket("quiet-output").await;
-        s.put_cors("quiet-input", &[crate::support::cors_rule(&["GET"], &["*"])])
-            .await;
+        s.put_cors(
+            "quiet-input",
+            &[crate::support::cors_rule(&["GET"], &["*"])],
+        )
+        .await;
         s.role("QuietRole", SAGEMAKER_TRUST).await;
         s.inline_policy(
             "QuietRole",
@@ -183,8 +190,12 @@ fn nothing_to_export_when_nothing_changes() {
     )
     .expect("writing the spec");
     let out_dir = dir.path().join("out");
-    let out = export(&account.moto, &spec, &["--out", out_dir.to_str().expect("utf-8")])
-        .expect_code(0);
+    let out = export(
+        &account.moto,
+        &spec,
+        &["--out", out_dir.to_str().expect("utf-8")],
+    )
+    .expect_code(0);
     assert!(out.stderr.contains("nothing to export"), "{}", out.stderr);
     assert!(!out_dir.exists(), "an empty export created {out_dir:?}");
 }
@@ -241,7 +252,10 @@ fn jsonencoded(block: &Block, name: &str) -> Value {
             assert_eq!(call.args.len(), 1, "{call:?}");
             to_json(&call.args[0])
         }
-        other => panic!("`{name}` of {:?} is not jsonencode(...): {other:?}", block.labels),
+        other => panic!(
+            "`{name}` of {:?} is not jsonencode(...): {other:?}",
+            block.labels
+        ),
     }
 }
 
@@ -265,7 +279,11 @@ fn role_name(block: &Block, name: &str, roles: &BTreeMap<String, String>) -> Str
 }
 
 fn labels(block: &Block) -> (String, String) {
-    let l: Vec<String> = block.labels.iter().map(|l| l.as_str().to_string()).collect();
+    let l: Vec<String> = block
+        .labels
+        .iter()
+        .map(|l| l.as_str().to_string())
+        .collect();
     assert_eq!(l.len(), 2, "{l:?}");
     (l[0].clone(), l[1].clone())
 }
@@ -300,8 +318,8 @@ fn cors_document(block: &Block) -> Value {
 /// document it must hold.
 fn expected(change: &Value) -> (String, String, Value) {
     let target = &change["target"];
-    let after: Value = serde_json::from_str(change["after"].as_str().expect("after"))
-        .expect("after is JSON");
+    let after: Value =
+        serde_json::from_str(change["after"].as_str().expect("after")).expect("after is JSON");
     let s = |k: &str| target[k].as_str().expect(k).to_string();
     match target["type"].as_str().expect("type") {
         "role" => ("aws_iam_role".into(), s("name"), after),
@@ -322,7 +340,11 @@ fn expected(change: &Value) -> (String, String, Value) {
             format!("{}/{}", s("name"), s("policy_arn")),
             after,
         ),
-        "bucket_cors" => ("aws_s3_bucket_cors_configuration".into(), s("bucket"), after),
+        "bucket_cors" => (
+            "aws_s3_bucket_cors_configuration".into(),
+            s("bucket"),
+            after,
+        ),
         other => panic!("unexpected target {other}"),
     }
 }
@@ -381,7 +403,11 @@ fn check_structure(plan: &Value, text: &str) {
     }
 
     let changes = plan["changes"].as_array().expect("changes");
-    assert_eq!(resources.len(), changes.len(), "one resource per change:\n{text}");
+    assert_eq!(
+        resources.len(),
+        changes.len(),
+        "one resource per change:\n{text}"
+    );
     let mut must_import = BTreeMap::new();
     for change in changes {
         let (kind, identity, after) = expected(change);

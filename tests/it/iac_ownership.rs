@@ -138,7 +138,14 @@ fn changes_to_resources_managed_by_code_are_warned_about_and_no_others() {
             "aws_iam_role_policy.A2IFlowRole:a2i-fix-permissions",
             "CloudFormation",
         ),
-        ("aws_s3_bucket_cors_configuration.acme-a2i-input", "Terraform"),
+        (
+            "aws_s3_bucket_cors_configuration.acme-a2i-input",
+            "Terraform",
+        ),
+        (
+            "aws_iam_role_policy_attachment.ml-app:AmazonAugmentedAIFullAccess",
+            "Pulumi",
+        ),
         (
             "aws_iam_role_policy_attachment.ml-app:AmazonAugmentedAIIntegratedAPIAccess",
             "Pulumi",
@@ -151,7 +158,10 @@ fn changes_to_resources_managed_by_code_are_warned_about_and_no_others() {
     for w in plan["warnings"].as_array().expect("warnings") {
         if w.get("address").is_some() {
             let message = w["message"].as_str().expect("message");
-            assert!(message.contains("a2i-fix export --format terraform"), "{message}");
+            assert!(
+                message.contains("a2i-fix export --format terraform"),
+                "{message}"
+            );
             assert!(message.contains("revert"), "{message}");
             assert!(w["requirement"].is_null(), "{w}");
         }
@@ -182,7 +192,10 @@ fn changes_to_resources_managed_by_code_are_warned_about_and_no_others() {
         "{text}"
     );
     assert!(!text.contains("Warning: role `A2IPreviewRole`"), "{text}");
-    assert!(!text.contains("Warning: bucket `acme-a2i-receipts`"), "{text}");
+    assert!(
+        !text.contains("Warning: bucket `acme-a2i-receipts`"),
+        "{text}"
+    );
     crate::support::plan(&account.moto, &spec, &["--detailed-exitcode"]).expect_code(2);
 }
 
@@ -251,8 +264,14 @@ fn denied_tag_reads_leave_ownership_unknown() {
 
     let plan = out.expect_code(0).json();
     let expected: BTreeMap<String, String> = [
-        ("aws_s3_bucket_cors_configuration.tags-input".to_string(), "unknown".to_string()),
-        (format!("aws_kms_key_policy.{key_id}"), "unknown".to_string()),
+        (
+            "aws_s3_bucket_cors_configuration.tags-input".to_string(),
+            "unknown".to_string(),
+        ),
+        (
+            format!("aws_kms_key_policy.{key_id}"),
+            "unknown".to_string(),
+        ),
     ]
     .into_iter()
     .collect();
@@ -264,8 +283,16 @@ fn denied_tag_reads_leave_ownership_unknown() {
         .filter(|w| w.get("address").is_some())
         .map(|w| w["message"].as_str().expect("message"))
         .collect();
-    assert!(messages.iter().any(|m| m.contains("`s3:GetBucketTagging`")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("`kms:ListResourceTags`")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains("`s3:GetBucketTagging`")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`kms:ListResourceTags`")),
+        "{messages:?}"
+    );
     assert_eq!(plan["api_calls"]["s3:GetBucketTagging"], 1, "{plan:#}");
     assert_eq!(plan["api_calls"]["kms:ListResourceTags"], 1, "{plan:#}");
 }

@@ -118,8 +118,9 @@ fn every_read_is_made_once_and_only_when_needed() {
         // once), calls-in-2, calls-out (three flows write there).
         ("s3:GetBucketEncryption", 4),
         // Each distinct role: FlowA (two flows), FlowB, FlowNew (missing),
-        // PreviewRole.
-        ("iam:GetRole", 4),
+        // PreviewRole; and caller role calls-app, for its tags (caller FlowB
+        // reuses its role read).
+        ("iam:GetRole", 5),
         // Inline policy names of each role that exists: FlowA, FlowB,
         // PreviewRole (FlowNew is missing: nothing to list); and of caller
         // calls-app, which lacks managed policies it needs, so its own

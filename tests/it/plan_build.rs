@@ -142,6 +142,7 @@ fn broken_state() -> AccountState {
             name: "ml-app".into(),
             attached_policies: vec![],
             inline_policies: vec![],
+            tags: vec![],
         },
     );
     s
