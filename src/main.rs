@@ -85,6 +85,8 @@ enum ExportFormat {
 
 #[derive(Debug, Args)]
 struct ExportArgs {
+    /// A plan saved with `plan --out`; without it the plan is computed from the spec.
+    plan_file: Option<PathBuf>,
     #[command(flatten)]
     spec: SpecArg,
     /// The language to write.
@@ -298,6 +300,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Show(args) => commands::show(&args.plan_file, args.json, &mut console),
         Command::Export(args) => {
             let options = commands::ExportOptions {
+                plan_file: args.plan_file.clone(),
                 spec: args.spec.spec.clone(),
                 format: match args.format {
                     ExportFormat::Terraform => commands::ExportFormat::Terraform,

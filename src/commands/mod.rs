@@ -10,7 +10,7 @@
 //! | [`show`] | a saved plan | nothing |
 //! | [`apply`] | the spec or a saved plan, the account | the plan's changes, after confirmation |
 //! | [`rollback`] | a journal, the account | the journal's writes undone, after confirmation |
-//! | [`export`] | the spec, the account | nothing (writes the plan as Terraform configuration) |
+//! | [`export`] | the spec or a saved plan, the account | nothing (writes the plan as Terraform configuration) |
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -412,6 +412,9 @@ pub enum ExportFormat {
 /// `export` options.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
+    /// A plan saved with `plan --out`; without it the plan is computed
+    /// from `spec`.
+    pub plan_file: Option<PathBuf>,
     pub spec: PathBuf,
     pub format: ExportFormat,
     /// Write `a2i-fix.tf` into this directory (created if missing) instead
@@ -422,14 +425,58 @@ pub struct ExportOptions {
 /// The file `export --out DIR` writes.
 pub const EXPORT_FILE_NAME: &str = "a2i-fix.tf";
 
-/// `export`: read the account, build the plan and write its changes as
-/// infrastructure as code (nothing is written to AWS).
+/// `export [PLANFILE]`: read the account and build the plan (or load a
+/// saved one), and write its changes as infrastructure as code (nothing is
+/// written to AWS).
 pub async fn export(
     connection: &Connection,
     options: &ExportOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
-    let (_, _, state, plan) = read_and_plan(connection, &options.spec, console.spinner).await?;
+    let (plan, roles) = match &options.plan_file {
+        // A saved plan is exported exactly as saved; only the attributes of
+        // the roles whose trust policy it changes are read now (GetRole).
+        Some(file) => {
+            let plan = saved::load_saved_plan(file)?;
+            let clients = connection.connect().await?;
+            let identity = apply::identify(&clients).await?;
+            saved::check_account(&plan, &identity.account_id, &clients.region)?;
+            let names: Vec<&str> = plan
+                .changes
+                .iter()
+                .filter_map(|c| match &c.target {
+                    crate::model::Target::TrustPolicy { role } => Some(role.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let roles = state::role_attributes(&clients, names)
+                .await
+                .context("failed to read the roles the saved plan changes")?;
+            (plan, roles)
+        }
+        None => {
+            let (_, _, state, plan) =
+                read_and_plan(connection, &options.spec, console.spinner).await?;
+            let roles = state
+                .roles
+                .iter()
+                .filter_map(|(name, role)| {
+                    let role = role.as_ref()?;
+                    Some((
+                        name.clone(),
+                        state::RoleAttributes {
+                            path: role.path.clone(),
+                            description: role.description.clone(),
+                            max_session_duration: role.max_session_duration,
+                            permissions_boundary: role.permissions_boundary.clone(),
+                            tags: role.tags.clone(),
+                        },
+                    ))
+                })
+                .collect();
+            (plan, roles)
+        }
+    };
     if plan.changes.is_empty() {
         writeln!(
             console.err,
@@ -438,21 +485,17 @@ pub async fn export(
         return Ok(Outcome::Success);
     }
     let context = iac::ExportContext {
-        roles: state
-            .roles
-            .iter()
-            .filter_map(|(name, role)| {
-                let role = role.as_ref()?;
-                Some((
-                    name.clone(),
-                    iac::RoleFacts {
-                        path: role.path.clone(),
-                        description: role.description.clone(),
-                        max_session_duration: role.max_session_duration,
-                        permissions_boundary: role.permissions_boundary.clone(),
-                        tags: role.tags.clone(),
-                    },
-                ))
+        roles: roles
+            .into_iter()
+            .map(|(name, r)| {
+                let facts = iac::RoleFacts {
+                    path: r.path,
+                    description: r.description,
+                    max_session_duration: r.max_session_duration,
+                    permissions_boundary: r.permissions_boundary,
+                    tags: r.tags,
+                };
+                (name, facts)
             })
             .collect(),
     };

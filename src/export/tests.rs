@@ -102,7 +102,7 @@ fn a_trust_policy_change_needs_the_roles_attributes() {
         "description = \"d\"",
         "max_session_duration = 7200",
         "permissions_boundary = \"arn:aws:iam::123456789012:policy/b\"",
-        "\"team\" = \"ml\"",
+        "team = \"ml\"",
     ] {
         assert!(text.contains(needle), "{needle} in {text}");
     }

@@ -409,6 +409,50 @@ pub async fn caller_identity(clients: &Clients) -> Result<(String, String), Stat
     Reader::new(clients).caller_identity().await
 }
 
+/// What GetRole tells about a role besides its policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAttributes {
+    pub path: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    pub permissions_boundary: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// GetRole for each role named (concurrently, bounded): their attributes,
+/// by name; a role that does not exist is left out.
+pub async fn role_attributes(
+    clients: &Clients,
+    names: impl IntoIterator<Item = &str>,
+) -> Result<BTreeMap<String, RoleAttributes>, StateError> {
+    let reader = Reader::new(clients);
+    let reader = &reader;
+    let roles = try_join_all(names.into_iter().map(|name| async move {
+        let role = reader.get_role(name).await?;
+        Ok::<_, StateError>(role.map(|r| {
+            (
+                name.to_string(),
+                RoleAttributes {
+                    path: r.path.clone(),
+                    description: r.description.clone(),
+                    max_session_duration: r.max_session_duration,
+                    permissions_boundary: r
+                        .permissions_boundary
+                        .as_ref()
+                        .and_then(|b| b.permissions_boundary_arn.clone()),
+                    tags: r
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key.clone(), t.value.clone()))
+                        .collect(),
+                },
+            )
+        }))
+    }))
+    .await?;
+    Ok(roles.into_iter().flatten().collect())
+}
+
 /// What hangs on a role and would make DeleteRole fail (`DeleteConflict`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoleDependents {

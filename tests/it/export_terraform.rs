@@ -143,6 +143,25 @@ fn terraform_export_of_every_kind_of_change() {
     assert!(written.stdout.is_empty(), "{}", written.stdout);
     assert!(written.stderr.contains("a2i-fix.tf"), "{}", written.stderr);
     assert_eq!(account.read(), before, "export --out wrote to the account");
+
+    // A saved plan exports to the same configuration.
+    let saved = dir.path().join("plan.json");
+    crate::support::plan(
+        &account.moto,
+        &spec,
+        &["--out", saved.to_str().expect("utf-8")],
+    )
+    .expect_code(0);
+    let from_saved = run(a2i_fix(&account.moto)
+        .args(["export", "--format", "terraform"])
+        .arg(&saved))
+    .expect_code(0);
+    assert_eq!(from_saved.stdout, out.stdout);
+    assert_eq!(
+        account.read(),
+        before,
+        "export PLANFILE wrote to the account"
+    );
 }
 
 #[test]
