@@ -216,11 +216,14 @@ async fn exactly_the_needed_calls_are_made_each_once() {
 
     // The callers lack the managed policy they need: their own policies
     // (alice: ListUserPolicies; ml-app: ListRolePolicies; RoleA: read as a
-    // flow role already) and the needed policy's document are read.
+    // flow role already) and the needed policy's document are read. The
+    // tags that tell who manages what may change: caller role ml-app's
+    // (GetRole; RoleA's come with its read as a flow role), each input
+    // bucket's, the one key's.
     let expected = calls(&[
         ("iam:GetPolicy", 2),
         ("iam:GetPolicyVersion", 2),
-        ("iam:GetRole", 3),
+        ("iam:GetRole", 4),
         ("iam:GetRolePolicy", 4),
         ("iam:ListAttachedRolePolicies", 3),
         ("iam:ListAttachedUserPolicies", 1),
@@ -228,9 +231,11 @@ async fn exactly_the_needed_calls_are_made_each_once() {
         ("iam:ListUserPolicies", 1),
         ("kms:DescribeKey", 2),
         ("kms:GetKeyPolicy", 1),
+        ("kms:ListResourceTags", 1),
         ("s3:GetBucketCors", 3),
         ("s3:GetBucketEncryption", 4),
         ("s3:GetBucketPolicy", 4),
+        ("s3:GetBucketTagging", 3),
         ("sts:GetCallerIdentity", 1),
     ]);
     assert_eq!(state.api_calls, expected);
