@@ -3,7 +3,8 @@
 //! ```text
 //! spec (a2i.toml) ──> requirements (what A2I needs) ──┐
 //!                                                     ├──> plan (pure) ──> render (text / JSON)
-//! aws ──> state (the only SDK reads) ─────────────────┘        └────────> apply (the only SDK writes, journal)
+//! aws ──> state (the only SDK reads) ─────────────────┘        ├────────> apply (the only SDK writes, journal)
+//!                                                              └────────> export (Terraform)
 //! ```
 //!
 //! Every layer speaks the vocabulary of [`model`] (targets, actions,
@@ -19,6 +20,7 @@
 pub mod apply;
 pub mod aws;
 pub mod commands;
+pub mod export;
 pub mod journal;
 pub mod model;
 pub mod plan;

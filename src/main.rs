@@ -78,6 +78,28 @@ enum Command {
     Show(ShowArgs),
     /// Put back every resource an apply changed, from its journal.
     Rollback(RollbackArgs),
+    /// Write the plan's changes as infrastructure as code (Terraform).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// Terraform configuration (HCL) for the AWS provider, with import blocks.
+    Terraform,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// A plan saved with `plan --out`; without it the plan is computed from the spec.
+    plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    spec: SpecArg,
+    /// The language to write.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// Write `a2i-fix.tf` into DIR (created if missing) instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -186,7 +208,7 @@ fn main() -> ExitCode {
     // exit 0 would tell a pipeline that the changes were made.
     let read_only = matches!(
         cli.command,
-        Command::Validate(_) | Command::Plan(_) | Command::Show(_)
+        Command::Validate(_) | Command::Plan(_) | Command::Show(_) | Command::Export(_)
     );
     match runtime.block_on(run(cli)) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
@@ -282,6 +304,17 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::plan(&connection, &options, &mut console).await
         }
         Command::Show(args) => commands::show(&args.plan_file, args.json, &mut console),
+        Command::Export(args) => {
+            let options = commands::ExportOptions {
+                plan_file: args.plan_file.clone(),
+                spec: args.spec.spec.clone(),
+                format: match args.format {
+                    ExportFormat::Terraform => commands::ExportFormat::Terraform,
+                },
+                out: args.out.clone(),
+            };
+            commands::export(&connection, &options, &mut console).await
+        }
         Command::Apply(args) => {
             let command = commands::ApplyCommand {
                 plan_file: args.plan_file.clone(),

@@ -7,7 +7,7 @@ use console::Style;
 use similar::{ChangeTag, TextDiff};
 
 use crate::model::{Action, Target};
-use crate::plan::{Change, Plan};
+use crate::plan::{Change, Plan, Warning};
 
 /// How to render text.
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,6 +81,17 @@ fn shown(target: &Target, document: &str) -> String {
 
 /// Render one change: header comment, symbol and address, then a line diff.
 pub fn render_change(change: &Change, out: &mut dyn Write, opts: TextOptions) -> io::Result<()> {
+    render_change_with(change, &[], out, opts)
+}
+
+/// [`render_change`], with a line for each warning about this change (the
+/// warning itself is rendered with the others, after the plan).
+fn render_change_with(
+    change: &Change,
+    warnings: &[Warning],
+    out: &mut dyn Write,
+    opts: TextOptions,
+) -> io::Result<()> {
     let st = Styles::new(opts.color);
     let sym = symbol(change.action);
     let sym_style = match change.action {
@@ -117,6 +128,22 @@ pub fn render_change(change: &Change, out: &mut dyn Write, opts: TextOptions) ->
                     .join(", ")
             ))
         )?;
+    }
+    for w in warnings
+        .iter()
+        .filter(|w| w.address.as_deref() == Some(change.address.as_str()))
+    {
+        let line = match w.managed_by.as_deref() {
+            Some("unknown") | None => format!(
+                "#   Warning: whether infrastructure as code manages {} is unknown: see below",
+                w.subject
+            ),
+            Some(tool) => format!(
+                "#   Warning: {} is managed by {tool}; the next deploy will revert this write: see below",
+                w.subject
+            ),
+        };
+        writeln!(out, "  {}", st.warn.apply_to(line))?;
     }
     writeln!(out, "  {} {}", sym_style.apply_to(sym), change.address)?;
     let before = change
@@ -177,7 +204,7 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> io::R
         )?;
         writeln!(out)?;
         for change in &plan.changes {
-            render_change(change, out, opts)?;
+            render_change_with(change, &plan.warnings, out, opts)?;
         }
         writeln!(
             out,
@@ -191,7 +218,8 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> io::R
     render_warnings(plan, out, opts)
 }
 
-/// Render the warnings (problems a plan cannot fix), if any.
+/// Render the warnings (problems a plan cannot fix, and changes to
+/// resources that infrastructure as code manages), if any.
 pub fn render_warnings(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> io::Result<()> {
     let st = Styles::new(opts.color);
     for w in &plan.warnings {

@@ -306,6 +306,8 @@ pub fn rollback_plan(
                     "step {} failed during the apply ({}): nothing to put back",
                     s.step, e.message
                 ),
+                address: None,
+                managed_by: None,
             });
         }
     }
@@ -331,6 +333,8 @@ pub fn rollback_plan(
                             step.step
                         ),
                     },
+                    address: None,
+                    managed_by: None,
                 });
                 continue;
             }
@@ -345,6 +349,8 @@ pub fn rollback_plan(
                         "step {} is already as it was before the apply (put back by an earlier run of this rollback): nothing to do",
                         step.step
                     ),
+                    address: None,
+                    managed_by: None,
                 });
                 continue;
             }

@@ -98,6 +98,8 @@ impl<'a> Builder<'a> {
             subject,
             requirement: requirement.map(str::to_string),
             message,
+            address: None,
+            managed_by: None,
         });
     }
 

@@ -12,6 +12,8 @@
 //! - `sids`: where A2I's statement goes when a statement with its Sid exists;
 //! - `boundary`: what a role's permissions boundary lets through;
 //! - `bucket_policy`: Denies in the policies of the buckets A2I uses;
+//! - `ownership`: a warning on each change to a resource that
+//!   infrastructure as code manages (its tags say so);
 //! - `builder`: what every step shares: the collected changes and warnings,
 //!   and how a verdict becomes a change or a warning.
 //!
@@ -42,6 +44,7 @@ use crate::model::{Action, Target, digest};
 use crate::requirements::Needs;
 use crate::state::AccountState;
 use builder::Builder;
+pub use ownership::{Owner, owner};
 
 mod boundary;
 mod bucket_policy;
@@ -49,6 +52,7 @@ mod builder;
 mod caller;
 mod cors;
 mod key;
+mod ownership;
 mod role;
 mod sids;
 
@@ -84,6 +88,15 @@ pub struct Warning {
     /// Requirement id if any.
     pub requirement: Option<String>,
     pub message: String,
+    /// The address of the change this warning is about, when it is about
+    /// one (ownership warnings); absent from the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Ownership warnings only: the infrastructure-as-code tool that manages
+    /// the resource (`CloudFormation`, `Terraform`, `CDK`, `Pulumi`), or
+    /// `unknown` when its tags could not be read; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -169,6 +182,8 @@ pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Resul
     changes.extend(b.keys);
     changes.extend(b.cors);
     let summary = summarize(&changes);
+    let mut warnings = b.warnings;
+    warnings.extend(ownership::ownership_warnings(state, &changes));
     Ok(Plan {
         format_version: FORMAT_VERSION,
         account_id: state.account_id.clone(),
@@ -176,7 +191,7 @@ pub fn build_plan(needs: &Needs, state: &AccountState, spec_hash: &str) -> Resul
         spec_hash: spec_hash.to_string(),
         changes,
         summary,
-        warnings: b.warnings,
+        warnings,
         api_calls: state.api_calls.clone(),
     })
 }

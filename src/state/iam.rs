@@ -300,6 +300,13 @@ impl Reader<'_> {
                 .permissions_boundary
                 .as_ref()
                 .and_then(|b| b.permissions_boundary_arn.clone()),
+            description: role.description.clone(),
+            max_session_duration: role.max_session_duration,
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect(),
         }))
     }
 
@@ -375,18 +382,33 @@ impl Reader<'_> {
         kind: PrincipalKind,
         name: &str,
     ) -> Result<CallerState, StateError> {
-        let attached_policies =
-            self.attachments(kind, name)
-                .await?
-                .ok_or_else(|| StateError::CallerNotFound {
-                    arn: arn.to_string(),
-                })?;
+        let not_found = || StateError::CallerNotFound {
+            arn: arn.to_string(),
+        };
+        // A role's tags (GetRole) tell whether infrastructure as code
+        // manages it; a user only ever gets an attachment: not read.
+        let tags = async {
+            match kind {
+                PrincipalKind::Role => {
+                    let role = self.get_role(name).await?.ok_or_else(not_found)?;
+                    Ok::<_, StateError>(
+                        role.tags()
+                            .iter()
+                            .map(|t| (t.key.clone(), t.value.clone()))
+                            .collect(),
+                    )
+                }
+                PrincipalKind::User => Ok(Vec::new()),
+            }
+        };
+        let (attached_policies, tags) = futures::try_join!(self.attachments(kind, name), tags)?;
         Ok(CallerState {
             arn: arn.to_string(),
             kind,
             name: name.to_string(),
-            attached_policies,
+            attached_policies: attached_policies.ok_or_else(not_found)?,
             inline_policies: Vec::new(),
+            tags,
         })
     }
 }

@@ -23,11 +23,14 @@
 //!   first role naming it is listed); per distinct key ref DescribeKey, then per
 //!   distinct key id one GetKeyPolicy (`default`); DescribeKey for a bucket's
 //!   default key the spec does not name (not for `alias/aws/...`); per
-//!   caller one ListAttached{Role,User}Policies, unless the caller is a role
-//!   already read as a flow or preview role, whose attachments are reused;
+//!   caller one ListAttached{Role,User}Policies (and GetRole for a caller
+//!   role, for its tags), unless the caller is a role already read as a
+//!   flow or preview role, whose attachments and tags are reused;
 //!   and only for a caller lacking a managed policy it needs, its inline
-//!   policies and the documents of its attached and lacking policies. A
-//!   listing costs one call per page.
+//!   policies and the documents of its attached and lacking policies; per
+//!   input bucket GetBucketTagging and per distinct key id ListResourceTags
+//!   (`tags`: who owns what the plan may change; a role's tags come with
+//!   GetRole). A listing costs one call per page.
 //! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
 //!   narrower, since its control plane throttles first; S3 and KMS wider), so
 //!   the reads run concurrently but never more than that many at once; IAM
@@ -46,6 +49,7 @@ mod errors;
 mod iam;
 mod kms;
 mod s3;
+mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -109,6 +113,21 @@ pub struct RoleState {
     pub inline_policies: Vec<(String, String)>,
     pub attached_policies: Vec<AttachedPolicy>,
     pub permissions_boundary: Option<String>,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    /// The role's tags (key, value), as GetRole returned them.
+    pub tags: Vec<(String, String)>,
+}
+
+/// The tags of a bucket or key the plan may change, read to tell whether
+/// infrastructure as code manages it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tags {
+    /// The tags (key, value), as AWS returned them; empty when none.
+    Read(Vec<(String, String)>),
+    /// The credentials may not read them: ownership is unknown. `action`
+    /// is the permission to grant, e.g. `s3:GetBucketTagging`.
+    Denied { action: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +162,8 @@ pub struct CallerState {
     /// policy the caller needs is not attached (to judge whether its own
     /// policies already allow what that policy grants), else empty.
     pub inline_policies: Vec<(String, String)>,
+    /// A role's tags (from GetRole); empty for a user (not read).
+    pub tags: Vec<(String, String)>,
 }
 
 /// Everything `plan` needs to know about the account, as plain data.
@@ -168,6 +189,10 @@ pub struct AccountState {
     /// by the key id or ARN as the bucket names it (`alias/aws/...` names
     /// are known to be AWS managed without a call and are not here).
     pub bucket_keys: BTreeMap<String, BucketKey>,
+    /// Tags of each input bucket (the only buckets a plan changes), by name.
+    pub bucket_tags: BTreeMap<String, Tags>,
+    /// Tags of each key the spec names, by key id.
+    pub key_tags: BTreeMap<String, Tags>,
     /// Number of API calls made, by operation (`iam:GetRole`, ...).
     pub api_calls: BTreeMap<String, u64>,
 }
@@ -292,9 +317,13 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         .values()
         .filter(|c| is_read_as_role(c.kind, &c.name))
     {
-        let (attached_policies, inline_policies) =
+        let (attached_policies, inline_policies, tags) =
             match roles.get(&need.name).and_then(Option::as_ref) {
-                Some(role) => (role.attached_policies.clone(), role.inline_policies.clone()),
+                Some(role) => (
+                    role.attached_policies.clone(),
+                    role.inline_policies.clone(),
+                    role.tags.clone(),
+                ),
                 // A missing flow role is planned as a create: as a caller it
                 // then starts with nothing attached. A role a2i-fix will not
                 // create is a missing caller.
@@ -303,7 +332,7 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
                     .get(&need.name)
                     .is_some_and(|r| r.create_if_missing) =>
                 {
-                    (Vec::new(), Vec::new())
+                    (Vec::new(), Vec::new(), Vec::new())
                 }
                 None => {
                     return Err(StateError::CallerNotFound {
@@ -319,6 +348,7 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
                 name: need.name.clone(),
                 attached_policies,
                 inline_policies,
+                tags,
             },
         );
     }
@@ -355,7 +385,17 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
             .map(|arn| reader.managed_policy_once(arn)),
     );
     let bucket_keys = reader.bucket_keys(&buckets, &keys);
-    let (_, inline, bucket_keys) = futures::try_join!(managed, inline, bucket_keys)?;
+    let reader = &reader;
+    let bucket_tags =
+        try_join_all(needs.cors.keys().map(|b| async move {
+            Ok::<_, StateError>((b.clone(), reader.bucket_tags(b).await?))
+        }));
+    let key_ids: BTreeSet<&str> = keys.values().map(|k| k.key_id.as_str()).collect();
+    let key_tags = try_join_all(key_ids.into_iter().map(|id| async move {
+        Ok::<_, StateError>((id.to_string(), reader.key_tags(id).await?))
+    }));
+    let (_, inline, bucket_keys, bucket_tags, key_tags) =
+        futures::try_join!(managed, inline, bucket_keys, bucket_tags, key_tags)?;
     let managed_policies: BTreeMap<String, ManagedPolicy> = reader
         .managed
         .lock()
@@ -380,6 +420,8 @@ pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState
         keys,
         callers,
         bucket_keys,
+        bucket_tags: bucket_tags.into_iter().collect(),
+        key_tags: key_tags.into_iter().collect(),
         api_calls: clients.counter.snapshot(),
     })
 }
@@ -397,6 +439,50 @@ fn lacks_needed_policy(caller: &CallerState, needs: &Needs) -> bool {
 /// (STS GetCallerIdentity), with a failure worded like every other read.
 pub async fn caller_identity(clients: &Clients) -> Result<(String, String), StateError> {
     Reader::new(clients).caller_identity().await
+}
+
+/// What GetRole tells about a role besides its policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAttributes {
+    pub path: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    pub permissions_boundary: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// GetRole for each role named (concurrently, bounded): their attributes,
+/// by name; a role that does not exist is left out.
+pub async fn role_attributes(
+    clients: &Clients,
+    names: impl IntoIterator<Item = &str>,
+) -> Result<BTreeMap<String, RoleAttributes>, StateError> {
+    let reader = Reader::new(clients);
+    let reader = &reader;
+    let roles = try_join_all(names.into_iter().map(|name| async move {
+        let role = reader.get_role(name).await?;
+        Ok::<_, StateError>(role.map(|r| {
+            (
+                name.to_string(),
+                RoleAttributes {
+                    path: r.path.clone(),
+                    description: r.description.clone(),
+                    max_session_duration: r.max_session_duration,
+                    permissions_boundary: r
+                        .permissions_boundary
+                        .as_ref()
+                        .and_then(|b| b.permissions_boundary_arn.clone()),
+                    tags: r
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key.clone(), t.value.clone()))
+                        .collect(),
+                },
+            )
+        }))
+    }))
+    .await?;
+    Ok(roles.into_iter().flatten().collect())
 }
 
 /// What hangs on a role and would make DeleteRole fail (`DeleteConflict`).

@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("render", &["model", "plan", "policy"]),
     ("journal", &["model", "policy"]),
     ("saved", &["model", "plan"]),
+    ("export", &["model", "plan", "policy"]),
     (
         "apply",
         &["model", "plan", "state", "journal", "policy", "aws"],
@@ -37,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "journal",
             "saved",
             "apply",
+            "export",
         ],
     ),
 ];

@@ -729,7 +729,7 @@ fn unknown_profile_is_named_even_without_a_region() {
 
 /// POST `body` to moto's control API at `path` (no HTTP client in the
 /// dev-dependencies; this is one request on loopback).
-fn moto_control(moto: &crate::support::Moto, path: &str, body: &str) {
+pub(crate) fn moto_control(moto: &crate::support::Moto, path: &str, body: &str) {
     use std::io::{Read, Write};
     let mut stream =
         std::net::TcpStream::connect(("127.0.0.1", moto.port)).expect("connecting to moto");

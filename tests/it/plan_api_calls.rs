@@ -118,8 +118,9 @@ fn every_read_is_made_once_and_only_when_needed() {
         // once), calls-in-2, calls-out (three flows write there).
         ("s3:GetBucketEncryption", 4),
         // Each distinct role: FlowA (two flows), FlowB, FlowNew (missing),
-        // PreviewRole.
-        ("iam:GetRole", 4),
+        // PreviewRole; and caller role calls-app, for its tags (caller FlowB
+        // reuses its role read).
+        ("iam:GetRole", 5),
         // Inline policy names of each role: FlowA, FlowB, PreviewRole and
         // FlowNew (sent with GetRole, before it is known to be missing: it
         // answers NoSuchEntity); and of caller calls-app, which lacks
@@ -152,6 +153,13 @@ fn every_read_is_made_once_and_only_when_needed() {
         // The policy of each distinct bucket, input or output, whose Denies
         // can block A2I.
         ("s3:GetBucketPolicy", 4),
+        // The tags of each distinct input bucket (the only buckets a plan
+        // changes), to know whether infrastructure as code manages it:
+        // calls-in-1, calls-both, calls-in-2; not calls-out, an output only.
+        ("s3:GetBucketTagging", 3),
+        // The tags of each distinct key behind the spec's references: one.
+        // (A role's tags come with GetRole.)
+        ("kms:ListResourceTags", 1),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -90,6 +90,9 @@ fn role(trust: &str, inline: Vec<(&str, &str)>) -> RoleState {
             .collect(),
         attached_policies: vec![],
         permissions_boundary: None,
+        description: None,
+        max_session_duration: None,
+        tags: vec![],
     }
 }
 
@@ -139,6 +142,7 @@ fn broken_state() -> AccountState {
             name: "ml-app".into(),
             attached_policies: vec![],
             inline_policies: vec![],
+            tags: vec![],
         },
     );
     s

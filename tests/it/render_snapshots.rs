@@ -70,6 +70,8 @@ fn sample_plan() -> Plan {
             subject: "role `A2IFlowRole`".into(),
             requirement: Some("R2".into()),
             message: "R2 is blocked by an explicit Deny: statement 0 (Sid `NoInput`) of inline policy `guardrail`.".into(),
+            address: None,
+            managed_by: None,
         }],
         api_calls: BTreeMap::from([("iam:GetRole".to_string(), 1), ("s3:GetBucketCors".to_string(), 1)]),
     }

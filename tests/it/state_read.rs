@@ -216,21 +216,27 @@ async fn exactly_the_needed_calls_are_made_each_once() {
 
     // The callers lack the managed policy they need: their own policies
     // (alice: ListUserPolicies; ml-app: ListRolePolicies; RoleA: read as a
-    // flow role already) and the needed policy's document are read.
+    // flow role already) and the needed policy's document are read. The
+    // tags that tell who manages what may change: caller role ml-app's
+    // (GetRole; RoleA's come with its read as a flow role), each input
+    // bucket's, the one key's. MissingRole's two listings go out with its
+    // GetRole, before it is known to be missing.
     let expected = calls(&[
         ("iam:GetPolicy", 2),
         ("iam:GetPolicyVersion", 2),
-        ("iam:GetRole", 3),
+        ("iam:GetRole", 4),
         ("iam:GetRolePolicy", 4),
-        ("iam:ListAttachedRolePolicies", 3),
+        ("iam:ListAttachedRolePolicies", 4),
         ("iam:ListAttachedUserPolicies", 1),
-        ("iam:ListRolePolicies", 3),
+        ("iam:ListRolePolicies", 4),
         ("iam:ListUserPolicies", 1),
         ("kms:DescribeKey", 2),
         ("kms:GetKeyPolicy", 1),
+        ("kms:ListResourceTags", 1),
         ("s3:GetBucketCors", 3),
         ("s3:GetBucketEncryption", 4),
         ("s3:GetBucketPolicy", 4),
+        ("s3:GetBucketTagging", 3),
         ("sts:GetCallerIdentity", 1),
     ]);
     assert_eq!(state.api_calls, expected);
@@ -268,10 +274,15 @@ async fn bucket_without_cors_and_missing_role_read_as_none() {
         .expect("read_state");
     assert_eq!(state.buckets["no-cors"].cors, None);
     assert_eq!(state.roles.get("NotThereYet"), Some(&None));
-    // A missing role: one GetRole, nothing else about it.
+    // A missing role: GetRole and the two listings sent with it (each
+    // answers NoSuchEntity), nothing else about it.
     assert_eq!(state.api_calls.get("iam:GetRole"), Some(&1));
-    assert_eq!(state.api_calls.get("iam:ListRolePolicies"), None);
-    assert_eq!(state.api_calls.get("iam:ListAttachedRolePolicies"), None);
+    assert_eq!(state.api_calls.get("iam:ListRolePolicies"), Some(&1));
+    assert_eq!(
+        state.api_calls.get("iam:ListAttachedRolePolicies"),
+        Some(&1)
+    );
+    assert_eq!(state.api_calls.get("iam:GetRolePolicy"), None);
 }
 
 #[tokio::test]
