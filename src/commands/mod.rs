@@ -29,7 +29,7 @@ pub use anchors::{SpecAnchors, spec_uri};
 
 pub use lock::LOCK_FILE_NAME;
 
-use progress::Spinner;
+use progress::{Spinner, WriteBar};
 
 /// How a command that did not fail ended; the binary maps it to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,10 +362,14 @@ async fn execute_confirmed(
         options.interrupt = apply::Interrupt::on_ctrl_c();
     }
     writeln!(console.out)?;
+    let bar = WriteBar::start(plan.changes.len(), console.spinner && !options.dry_run);
+    options.progress = bar.progress();
+    let executed = apply::execute(clients, plan, &options).await;
+    bar.stop();
     // Once writes may have started, what happened in AWS decides the
     // outcome: a report that cannot be printed (stdout closed) must not turn
     // a failed apply into a success, nor a successful one into a failure.
-    match apply::execute(clients, plan, &options).await {
+    match executed {
         Ok(report) => {
             let _ = write!(console.out, "{report}");
             let _ = console.out.flush();
