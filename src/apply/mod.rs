@@ -144,7 +144,10 @@ pub struct ApplyOptions {
 /// What to call as each write ends, with the writes ended so far, the
 /// writes planned and the address written; nothing by default.
 #[derive(Clone, Default)]
-pub struct WriteProgress(Option<std::sync::Arc<dyn Fn(usize, usize, &str) + Send + Sync>>);
+pub struct WriteProgress(Option<std::sync::Arc<ProgressFn>>);
+
+/// `(writes ended, writes planned, address)`.
+type ProgressFn = dyn Fn(usize, usize, &str) + Send + Sync;
 
 impl WriteProgress {
     pub fn new(f: impl Fn(usize, usize, &str) + Send + Sync + 'static) -> Self {

@@ -56,7 +56,10 @@ fn assert_valid_sarif(log: &Value) {
         .iter_errors(log)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "not valid SARIF 2.1.0: {errors:#?}\n{log:#}");
+    assert!(
+        errors.is_empty(),
+        "not valid SARIF 2.1.0: {errors:#?}\n{log:#}"
+    );
     assert_eq!(log["version"], "2.1.0");
     let run = &log["runs"][0];
     let rules: Vec<&str> = run["tool"]["driver"]["rules"]
@@ -68,13 +71,28 @@ fn assert_valid_sarif(log: &Value) {
     for result in run["results"].as_array().expect("results") {
         let rule = result["ruleId"].as_str().expect("ruleId");
         let index = result["ruleIndex"].as_u64().expect("ruleIndex") as usize;
-        assert_eq!(rules.get(index), Some(&rule), "ruleIndex points at its rule: {result:#}");
+        assert_eq!(
+            rules.get(index),
+            Some(&rule),
+            "ruleIndex points at its rule: {result:#}"
+        );
         let locations = result["locations"].as_array().expect("locations");
-        assert!(!locations.is_empty(), "a result without a location: {result:#}");
+        assert!(
+            !locations.is_empty(),
+            "a result without a location: {result:#}"
+        );
         for l in locations {
             let physical = &l["physicalLocation"];
-            assert!(physical["artifactLocation"]["uri"].as_str().is_some_and(|u| !u.is_empty()));
-            assert!(physical["region"]["startLine"].as_u64().is_some_and(|n| n >= 1));
+            assert!(
+                physical["artifactLocation"]["uri"]
+                    .as_str()
+                    .is_some_and(|u| !u.is_empty())
+            );
+            assert!(
+                physical["region"]["startLine"]
+                    .as_u64()
+                    .is_some_and(|n| n >= 1)
+            );
         }
     }
 }
@@ -97,13 +115,18 @@ fn result_lines(log: &Value, rule: &str, level: &str) -> Vec<u64> {
 #[test]
 fn markdown_plan_is_a_pull_request_comment_with_one_section_per_change() {
     let account = nothing_set_up();
-    let md = plan_in_plans(&account.moto, "kms-output.toml", &["--format", "markdown"]).expect_code(0);
+    let md =
+        plan_in_plans(&account.moto, "kms-output.toml", &["--format", "markdown"]).expect_code(0);
     let json = plan_json(&account.moto, &example("kms-output.toml"));
     let changes = json["changes"].as_array().expect("changes").len();
     assert!(changes > 3, "the plan has several changes");
     assert!(md.stdout.starts_with("**a2i-fix plan:** "), "{}", md.all());
     assert_eq!(md.stdout.matches("<details>").count(), changes);
-    assert_eq!(md.stdout.matches("```diff\n").count(), changes, "every diff is whole");
+    assert_eq!(
+        md.stdout.matches("```diff\n").count(),
+        changes,
+        "every diff is whole"
+    );
     assert!(md.stdout.len() < COMMENT_LIMIT);
     account.assert_unchanged("plan --format markdown");
     insta::with_settings!({
@@ -118,7 +141,8 @@ fn markdown_plan_is_a_pull_request_comment_with_one_section_per_change() {
 #[test]
 fn sarif_plan_validates_and_points_each_need_at_the_line_that_causes_it() {
     let account = nothing_set_up();
-    let out = plan_in_plans(&account.moto, "kms-output.toml", &["--format", "sarif"]).expect_code(0);
+    let out =
+        plan_in_plans(&account.moto, "kms-output.toml", &["--format", "sarif"]).expect_code(0);
     let log = out.json();
     assert_valid_sarif(&log);
     let spec = example("kms-output.toml");
@@ -129,12 +153,27 @@ fn sarif_plan_validates_and_points_each_need_at_the_line_that_causes_it() {
         .flat_map(|r| r["locations"].as_array().into_iter().flatten())
         .filter_map(|l| l["physicalLocation"]["artifactLocation"]["uri"].as_str())
         .collect();
-    assert!(!uris.is_empty() && uris.iter().all(|u| *u == "kms-output.toml"), "{uris:?}");
-    assert_eq!(result_lines(&log, "R1", "error"), [line_of(&spec, "input_buckets")]);
-    assert_eq!(result_lines(&log, "R2", "error"), [line_of(&spec, "input_buckets")]);
-    assert_eq!(result_lines(&log, "R3", "error"), [line_of(&spec, "output")]);
+    assert!(
+        !uris.is_empty() && uris.iter().all(|u| *u == "kms-output.toml"),
+        "{uris:?}"
+    );
+    assert_eq!(
+        result_lines(&log, "R1", "error"),
+        [line_of(&spec, "input_buckets")]
+    );
+    assert_eq!(
+        result_lines(&log, "R2", "error"),
+        [line_of(&spec, "input_buckets")]
+    );
+    assert_eq!(
+        result_lines(&log, "R3", "error"),
+        [line_of(&spec, "output")]
+    );
     assert_eq!(result_lines(&log, "R4", "error"), [line_of(&spec, "role")]);
-    assert_eq!(result_lines(&log, "R5", "error"), [line_of(&spec, "kms_key")]);
+    assert_eq!(
+        result_lines(&log, "R5", "error"),
+        [line_of(&spec, "kms_key")]
+    );
     assert_eq!(result_lines(&log, "R6", "error"), [line_of(&spec, "uses")]);
     account.assert_unchanged("plan --format sarif");
     insta::with_settings!({
@@ -160,15 +199,26 @@ fn a_warning_is_a_sarif_result_on_the_line_of_its_entry() {
         .await;
         key_id
     });
-    let out = plan_in_plans(&account.moto, "rekognition.toml", &["--format", "sarif"]).expect_code(0);
+    let out =
+        plan_in_plans(&account.moto, "rekognition.toml", &["--format", "sarif"]).expect_code(0);
     let log = out.json();
     assert_valid_sarif(&log);
     let spec = example("rekognition.toml");
-    assert_eq!(result_lines(&log, "R2", "warning"), [line_of(&spec, "input_buckets")]);
-    assert!(result_lines(&log, "R2", "error").is_empty(), "a Deny is no change");
+    assert_eq!(
+        result_lines(&log, "R2", "warning"),
+        [line_of(&spec, "input_buckets")]
+    );
+    assert!(
+        result_lines(&log, "R2", "error").is_empty(),
+        "a Deny is no change"
+    );
     // The text plan has the same warning.
     let text = plan_in_plans(&account.moto, "rekognition.toml", &[]).expect_code(0);
-    assert!(text.stdout.contains("Warning: role `A2IFlowRole` (R2)"), "{}", text.all());
+    assert!(
+        text.stdout.contains("Warning: role `A2IFlowRole` (R2)"),
+        "{}",
+        text.all()
+    );
 }
 
 #[test]
@@ -188,7 +238,11 @@ fn json_and_format_json_print_the_same_and_conflicting_flags_are_usage_errors() 
         &["--format", "yaml"][..],
     ] {
         let out = plan_in_plans(&account.moto, "textract.toml", args).expect_code(1);
-        assert!(out.stderr.contains("error:") && out.stdout.is_empty(), "{args:?}: {}", out.all());
+        assert!(
+            out.stderr.contains("error:") && out.stdout.is_empty(),
+            "{args:?}: {}",
+            out.all()
+        );
     }
     account.assert_unchanged("plan --format json");
 }
@@ -207,13 +261,21 @@ fn markdown_of_a_200_change_plan_stays_under_the_comment_limit() {
     .expect_code(0);
     let md = &out.stdout;
     assert!(md.len() < COMMENT_LIMIT, "{} bytes", md.len());
-    assert!(md.starts_with("**a2i-fix plan:** 200 to add, 0 to change, 0 to destroy; 12 warnings."));
+    assert!(
+        md.starts_with("**a2i-fix plan:** 200 to add, 0 to change, 0 to destroy; 12 warnings.")
+    );
     for i in 0..12 {
-        assert!(md.contains(&format!("**role `Role{i}`** (R2)")), "warning {i} is kept");
+        assert!(
+            md.contains(&format!("**role `Role{i}`** (R2)")),
+            "warning {i} is kept"
+        );
     }
     assert!(md.contains("Diffs are shortened to keep this comment under GitHub's limit"));
     assert!(md.contains("lines shown._") || md.contains("_Diff not shown"));
-    assert_eq!(md.matches("<details>").count(), md.matches("</details>").count());
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count()
+    );
     let fences = md.lines().filter(|l| l.starts_with("```")).count();
     assert_eq!(fences % 2, 0, "every diff block is closed");
 }
@@ -270,8 +332,12 @@ fn show_sarif_refuses_a_spec_the_plan_was_not_made_from() {
     let account = nothing_set_up();
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().join("a2i-fix.plan");
-    plan(&account.moto, &example("kms-output.toml"), &["--out", saved.to_str().expect("utf-8")])
-        .expect_code(0);
+    plan(
+        &account.moto,
+        &example("kms-output.toml"),
+        &["--out", saved.to_str().expect("utf-8")],
+    )
+    .expect_code(0);
     let shown = run(a2i_fix_without_aws(dir.path())
         .arg("show")
         .arg(&saved)
@@ -285,7 +351,11 @@ fn show_sarif_refuses_a_spec_the_plan_was_not_made_from() {
         .args(["--format", "sarif", "--spec"])
         .arg(example("textract.toml")))
     .expect_code(1);
-    assert!(other.stderr.contains("is not the one plan"), "{}", other.all());
+    assert!(
+        other.stderr.contains("is not the one plan"),
+        "{}",
+        other.all()
+    );
     assert!(other.stdout.is_empty());
 }
 
@@ -311,7 +381,11 @@ fn color_always_colours_even_with_no_color_and_never_does_not() {
         .args(["plan", "--no-color", "--color", "always", "--spec"])
         .arg(&spec))
     .expect_code(1);
-    assert!(both.stderr.contains("cannot be used with"), "{}", both.all());
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.all()
+    );
 }
 
 #[test]
@@ -327,7 +401,11 @@ fn completions_for_every_shell_and_the_manual_page_are_printed() {
     let bad = run(a2i_fix_without_aws(home.path()).args(["completions", "tcsh"])).expect_code(1);
     assert!(bad.stderr.contains("invalid value"), "{}", bad.all());
     let man = run(a2i_fix_without_aws(home.path()).arg("man")).expect_code(0);
-    assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH a2i-fix"), "{}", man.all());
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH a2i-fix"),
+        "{}",
+        man.all()
+    );
     for word in ["plan", "apply", "rollback", "completions", "\\-\\-color"] {
         assert!(man.stdout.contains(word), "the manual names `{word}`");
     }
@@ -337,7 +415,9 @@ fn completions_for_every_shell_and_the_manual_page_are_printed() {
 // The example CI files.
 
 fn load_yaml(name: &str) -> Yaml {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ci").join(name);
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/ci")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("reading the CI example");
     let mut docs = YamlLoader::load_from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
@@ -368,7 +448,10 @@ fn assert_flags_exist(lines: &[String]) {
             .filter(|w| w.starts_with("--"))
             .map(|w| w.trim_end_matches(';'));
         for flag in flags {
-            assert!(help.stdout.contains(flag), "`a2i-fix {command}` has no `{flag}` ({line})");
+            assert!(
+                help.stdout.contains(flag),
+                "`a2i-fix {command}` has no `{flag}` ({line})"
+            );
         }
     }
 }
@@ -394,19 +477,41 @@ fn the_github_actions_example_plans_on_pull_requests_and_applies_the_reviewed_pl
     let has = |lines: &[String], words: &[&str]| {
         lines.iter().any(|l| words.iter().all(|w| l.contains(w)))
     };
-    assert!(has(&plan_lines, &["a2i-fix plan", "--out", "--detailed-exitcode"]), "{plan_lines:?}");
+    assert!(
+        has(
+            &plan_lines,
+            &["a2i-fix plan", "--out", "--detailed-exitcode"]
+        ),
+        "{plan_lines:?}"
+    );
     assert!(has(&plan_lines, &["a2i-fix show", "--format markdown"]));
-    assert!(has(&plan_lines, &["a2i-fix show", "--format sarif", "--spec"]));
-    assert!(has(&apply_lines, &["a2i-fix apply", "--yes"]), "{apply_lines:?}");
+    assert!(has(
+        &plan_lines,
+        &["a2i-fix show", "--format sarif", "--spec"]
+    ));
+    assert!(
+        has(&apply_lines, &["a2i-fix apply", "--yes"]),
+        "{apply_lines:?}"
+    );
     let uses: Vec<&str> = plan_job["steps"]
         .as_vec()
         .expect("steps")
         .iter()
         .filter_map(|s| s["uses"].as_str())
         .collect();
-    assert!(uses.iter().any(|u| u.starts_with("github/codeql-action/upload-sarif@")));
-    assert_eq!(plan_job["permissions"]["security-events"].as_str(), Some("write"));
-    assert!(apply_job["if"].as_str().is_some_and(|c| c.contains("merged == true")));
+    assert!(
+        uses.iter()
+            .any(|u| u.starts_with("github/codeql-action/upload-sarif@"))
+    );
+    assert_eq!(
+        plan_job["permissions"]["security-events"].as_str(),
+        Some("write")
+    );
+    assert!(
+        apply_job["if"]
+            .as_str()
+            .is_some_and(|c| c.contains("merged == true"))
+    );
     assert_flags_exist(&[plan_lines, apply_lines].concat());
 }
 
@@ -427,11 +532,25 @@ fn the_gitlab_ci_example_plans_in_merge_requests_and_applies_the_reviewed_plan()
     let has = |lines: &[String], words: &[&str]| {
         lines.iter().any(|l| words.iter().all(|w| l.contains(w)))
     };
-    assert!(has(&plan_lines, &["a2i-fix plan", "--out", "--detailed-exitcode"]), "{plan_lines:?}");
+    assert!(
+        has(
+            &plan_lines,
+            &["a2i-fix plan", "--out", "--detailed-exitcode"]
+        ),
+        "{plan_lines:?}"
+    );
     assert!(has(&plan_lines, &["a2i-fix show", "--format markdown"]));
     assert!(has(&plan_lines, &["a2i-fix show", "--format sarif"]));
-    assert!(has(&apply_lines, &["a2i-fix apply", "--yes"]), "{apply_lines:?}");
-    let stages: Vec<&str> = doc["stages"].as_vec().expect("stages").iter().filter_map(Yaml::as_str).collect();
+    assert!(
+        has(&apply_lines, &["a2i-fix apply", "--yes"]),
+        "{apply_lines:?}"
+    );
+    let stages: Vec<&str> = doc["stages"]
+        .as_vec()
+        .expect("stages")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
     assert_eq!(stages, ["plan", "apply"]);
     assert_eq!(doc["a2i-fix-plan"]["stage"].as_str(), Some("plan"));
     assert_eq!(doc["a2i-fix-apply"]["stage"].as_str(), Some("apply"));
