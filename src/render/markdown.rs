@@ -169,10 +169,10 @@ impl Section {
             verb(change.action),
             reqs
         );
-        for line in change.reason.lines() {
-            open.push_str(&inline(line));
-            open.push_str("  \n");
-        }
+        // Lines of the reason kept apart by a Markdown line break.
+        let reason: Vec<String> = change.reason.lines().map(inline).collect();
+        open.push_str(&reason.join("  \n"));
+        open.push('\n');
         if !change.replaced_sids.is_empty() {
             let sids: Vec<String> = change
                 .replaced_sids

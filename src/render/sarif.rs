@@ -119,7 +119,7 @@ pub fn sarif(plan: &Plan, locate: &dyn Locate) -> Value {
                 OTHER_RULE
             };
             let message = format!(
-                "{requirement} is not met: {} {}. {}. Run `a2i-fix apply` to make this change.",
+                "{requirement} is not met ({} {}): {}. Run `a2i-fix apply` to make this change.",
                 change.address,
                 verb(change.action),
                 change.reason.trim_end_matches('.')
