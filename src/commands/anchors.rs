@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn each_requirement_points_at_the_key_that_causes_it() {
-        let text = "account_id = \"123456789012\"\n\n[[flow_definition]]\nname = \"fd\"\nrole = \"R\"\ninput_buckets = [\"in\"]\noutput = \"s3://out/x/\"\nkms_key = \"alias/k\"\n\n[[human_loop_caller]]\nprincipal = \"arn:aws:iam::123456789012:user/u\"\nuses = [\"textract\"]\npublic_workforce = true\n\n[[template_preview]]\nrole = \"P\"\ninput_buckets = [\"in\"]\n";
+        let text = "account_id = \"123456789012\"\n\n[[flow_definition]]\nname = \"fd\"\nrole = \"R\"\ninput_buckets = [\"in-bucket\"]\noutput = \"s3://out-bucket/x/\"\nkms_key = \"alias/k\"\n\n[[human_loop_caller]]\nprincipal = \"arn:aws:iam::123456789012:user/u\"\nuses = [\"textract\"]\npublic_workforce = true\n\n[[template_preview]]\nrole = \"P\"\ninput_buckets = [\"in-bucket\"]\n";
         let spec = crate::spec::parse(text, "a2i.toml").expect("valid");
         let a = SpecAnchors::new(&spec, Path::new("a2i.toml"));
         let lines = |v: Vec<Anchor>| v.into_iter().map(|a| a.line).collect::<Vec<_>>();
@@ -288,8 +288,8 @@ mod tests {
         assert_eq!(lines(a.role("R", "R4")), [5]);
         assert_eq!(lines(a.role("R", "R5")), [8]);
         assert_eq!(lines(a.role("P", "R9")), [17]);
-        assert_eq!(lines(a.bucket("in", "R1")), [6, 17]);
-        assert_eq!(lines(a.bucket("out", "R5")), [7]);
+        assert_eq!(lines(a.bucket("in-bucket", "R1")), [6, 17]);
+        assert_eq!(lines(a.bucket("out-bucket", "R5")), [7]);
         assert_eq!(lines(a.key(&["alias/k"], "")), [8]);
         let user = |c: &crate::spec::HumanLoopCaller| c.name == "u";
         assert_eq!(lines(a.caller(user, "R7")), [12]);

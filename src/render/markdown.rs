@@ -6,7 +6,9 @@
 //! summary and the warnings are never shortened; when the whole comment
 //! would not fit, the diffs are (each keeps a fair share of what is left,
 //! and says how many of its lines it shows); if even the sections without
-//! their diffs do not fit, the last changes are listed as a count. Lengths
+//! their diffs do not fit, each change is one line of a list (its
+//! address, action and requirements), and what does not fit of that list
+//! is counted. Lengths
 //! are counted in bytes, which are never fewer than characters, so the
 //! comment is under the limit however GitHub counts.
 
@@ -21,7 +23,7 @@ use crate::plan::{Change, Plan};
 pub const COMMENT_LIMIT: usize = 65_536;
 
 /// Room kept for the note under a shortened diff.
-const NOTE_ROOM: usize = 160;
+const NOTE_ROOM: usize = 80;
 
 /// Write the plan as a pull-request comment of fewer than
 /// [`COMMENT_LIMIT`] bytes (unless the warnings alone are longer).
@@ -54,27 +56,7 @@ fn shortened(head: String, sections: &[Section], limit: usize) -> String {
     let fixed = head.len() + tail.len() + frames;
     let mut s = head;
     if fixed >= limit {
-        // Not even every section without its diff fits: as many as do,
-        // then a count of the rest.
-        let mut used = s.len() + tail.len() + 200;
-        let mut shown = 0;
-        for section in sections {
-            let cost = section.frame_len() + NOTE_ROOM;
-            if used + cost >= limit {
-                break;
-            }
-            used += cost;
-            section.write(&mut s, 0);
-            shown += 1;
-        }
-        if shown < sections.len() {
-            s.push_str(&format!(
-                "\n_{} more change(s) are not shown here: run `a2i-fix plan` to see every change._\n",
-                sections.len() - shown
-            ));
-        }
-        s.push_str(&tail);
-        return s;
+        return listed(s, sections, limit);
     }
     // What is left is shared fairly: each diff may use the remaining room
     // divided by the diffs still to come, and what it leaves goes on.
@@ -95,6 +77,33 @@ fn shortened(head: String, sections: &[Section], limit: usize) -> String {
         section.write(&mut s, n);
     }
     s.push_str(&tail);
+    s
+}
+
+/// Not even every section without its diff fits: one line per change, as
+/// many as fit, then a count of the rest.
+fn listed(mut s: String, sections: &[Section], limit: usize) -> String {
+    let note = format!(
+        "\n_{} changes are listed without their reasons and diffs, to keep this comment under GitHub's limit of {COMMENT_LIMIT} characters: `a2i-fix plan` or `a2i-fix show PLANFILE` prints them whole._\n\n",
+        sections.len()
+    );
+    s.push_str(&note);
+    // Room for the count of what does not fit.
+    let room = limit.saturating_sub(200);
+    let mut shown = 0;
+    for section in sections {
+        if s.len() + section.line.len() >= room {
+            break;
+        }
+        s.push_str(&section.line);
+        shown += 1;
+    }
+    if shown < sections.len() {
+        s.push_str(&format!(
+            "\n_{} more change(s) are not listed here._\n",
+            sections.len() - shown
+        ));
+    }
     s
 }
 
@@ -147,6 +156,8 @@ fn head(plan: &Plan) -> String {
 
 /// One change: the frame (summary, reason) and the lines of its diff.
 struct Section {
+    /// The change in one list item, for a plan too long for sections.
+    line: String,
     /// From `<details>` to the reason, ending with a blank line.
     open: String,
     /// The fence of the diff block (longer than any backtick run inside).
@@ -164,6 +175,13 @@ impl Section {
         };
         let mut open = format!(
             "\n<details>\n<summary><code>{} {}</code> {}{}</summary>\n\n",
+            symbol(change.action),
+            html(&change.address),
+            verb(change.action),
+            reqs
+        );
+        let line = format!(
+            "- <code>{} {}</code> {}{}\n",
             symbol(change.action),
             html(&change.address),
             verb(change.action),
@@ -198,7 +216,12 @@ impl Section {
             .collect();
         let longest_run = lines.iter().map(|l| backtick_run(l)).max().unwrap_or(0);
         let fence = "`".repeat(longest_run.max(2) + 1);
-        Section { open, fence, lines }
+        Section {
+            line,
+            open,
+            fence,
+            lines,
+        }
     }
 
     /// Everything but the diff lines.
@@ -287,7 +310,7 @@ fn inline(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::{Action, Target, digest, fingerprint};
-    use crate::plan::{Summary, Warning, summarize};
+    use crate::plan::{Warning, summarize};
 
     fn cors_change(bucket: &str, rules: usize) -> Change {
         let rule =
@@ -374,17 +397,37 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_too_long_for_sections_lists_each_change_on_one_line() {
+        let changes = (0..400)
+            .map(|i| cors_change(&format!("bucket-{i}"), 40))
+            .collect();
+        let plan = plan_of(changes, 30);
+        let md = markdown(&plan, COMMENT_LIMIT);
+        assert!(md.len() < COMMENT_LIMIT, "{} bytes", md.len());
+        for i in 0..30 {
+            assert!(md.contains(&format!("**role `R{i}`**")), "warning {i} kept");
+        }
+        assert!(md.contains("400 changes are listed without their reasons and diffs"));
+        assert_eq!(
+            md.matches("\n- <code>+ aws_s3_bucket_cors_configuration.bucket-")
+                .count(),
+            400
+        );
+        assert!(!md.contains("<details>"));
+    }
+
+    #[test]
     fn when_even_the_sections_do_not_fit_the_rest_is_counted() {
         let changes = (0..50)
             .map(|i| cors_change(&format!("bucket-{i}"), 1))
             .collect();
         let plan = plan_of(changes, 0);
-        let md = markdown(&plan, 4000);
-        assert!(md.len() < 4000, "{} bytes", md.len());
-        let shown = md.matches("<details>").count();
-        assert!(shown > 0 && shown < 50);
+        let md = markdown(&plan, 3000);
+        assert!(md.len() < 3000, "{} bytes", md.len());
+        let shown = md.matches("\n- <code>").count();
+        assert!(shown > 0 && shown < 50, "{shown}: {md}");
         assert!(md.contains(&format!(
-            "_{} more change(s) are not shown here",
+            "_{} more change(s) are not listed here._",
             50 - shown
         )));
     }
@@ -395,10 +438,5 @@ mod tests {
         c.after = Some("[\"```\"]".into());
         let md = markdown(&plan_of(vec![c], 0), COMMENT_LIMIT);
         assert!(md.contains("````diff\n"), "{md}");
-        let _ = Summary {
-            add: 0,
-            change: 0,
-            destroy: 0,
-        };
     }
 }
