@@ -589,3 +589,48 @@ fn the_gitlab_ci_example_plans_in_merge_requests_and_applies_the_reviewed_plan()
     assert!(artifacts.contains(&"a2i-fix.plan") && artifacts.contains(&"a2i-fix.sarif"));
     assert_flags_exist(&[plan_lines, apply_lines].concat());
 }
+
+// ---------------------------------------------------------------------------
+// The progress bar.
+
+/// `apply --yes` on a terminal counts its writes on standard error, and
+/// erases the bar before the report; through pipes there is no bar.
+#[test]
+fn apply_shows_a_progress_bar_over_its_writes_only_on_a_terminal() {
+    let account = SeededServer::start(|s| async move { seed_nothing(&s).await });
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let spec = example("kms-output.toml");
+    let mut cmd = a2i_fix_in(&account.moto, cwd.path());
+    cmd.args(["apply", "--yes", "--spec"]).arg(&spec);
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawning on a pty");
+    let rest = session.exp_eof().expect("the end of the output");
+    match session.process().wait().expect("the exit status") {
+        rexpect::process::WaitStatus::Exited(_, 0) => {}
+        other => panic!("not a clean exit: {other:?}\n{rest}"),
+    }
+    assert!(rest.contains("/5 writes"), "a bar over 5 writes:\n{rest}");
+    assert!(rest.contains("Apply complete!"), "{rest}");
+    // Through pipes (every other test), no bar.
+    let again = run(a2i_fix_in(&account.moto, cwd.path())
+        .args(["plan", "--spec"])
+        .arg(&spec))
+    .expect_code(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.all());
+    let piped = tempfile::tempdir().expect("temp dir");
+    let rollback_journal = std::fs::read_dir(cwd.path().join(".a2i-fix"))
+        .expect("the journal dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json" || e == "jsonl"))
+        .expect("a journal");
+    let back = run(a2i_fix_in(&account.moto, piped.path())
+        .args(["rollback", "--yes"])
+        .arg(&rollback_journal))
+    .expect_code(0);
+    assert!(
+        !back.stderr.contains(" writes"),
+        "no bar through a pipe: {}",
+        back.all()
+    );
+}
