@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use a2i_fix::aws::AwsOptions;
 use a2i_fix::commands::{self, Console, Outcome};
@@ -60,10 +60,62 @@ struct Global {
     #[arg(long, global = true, env = "A2I_FIX_KMS_CONCURRENCY", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
     kms_concurrency: u16,
-    /// Never colour the output (colour is only used on a terminal, and never
-    /// when `NO_COLOR` is set).
+    /// When to colour the output: `auto` colours on a terminal unless
+    /// `NO_COLOR` is set; `always` and `never` override both.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        conflicts_with = "no_color"
+    )]
+    color: Option<ColorWhen>,
+    /// Never colour the output (the same as `--color never`).
     #[arg(long, global = true)]
     no_color: bool,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--format` of `plan` and `show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// Terraform-style text.
+    Text,
+    /// One versioned JSON document (the same as `--json`).
+    Json,
+    /// A pull-request comment (GitHub-flavoured Markdown).
+    Markdown,
+    /// SARIF 2.1.0 for code scanning, results on lines of the spec.
+    Sarif,
+}
+
+impl FormatArg {
+    fn to_format(self) -> a2i_fix::render::Format {
+        use a2i_fix::render::Format;
+        match self {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Sarif => Format::Sarif,
+        }
+    }
+}
+
+/// How the plan is printed: `--json` is short for `--format json` (clap
+/// refuses the two together).
+fn format_of(json: bool, format: Option<FormatArg>) -> a2i_fix::render::Format {
+    match (json, format) {
+        (_, Some(f)) => f.to_format(),
+        (true, None) => a2i_fix::render::Format::Json,
+        (false, None) => a2i_fix::render::Format::Text,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +132,10 @@ enum Command {
     Rollback(RollbackArgs),
     /// Write the plan's changes as infrastructure as code (Terraform).
     Export(ExportArgs),
+    /// Print a shell completion script (see README "Install").
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), made from the same definitions as `--help`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -100,6 +156,13 @@ struct ExportArgs {
     /// Write `a2i-fix.tf` into DIR (created if missing) instead of printing it.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -138,9 +201,15 @@ struct ApplyArgs {
 struct ShowArgs {
     /// A plan saved with `plan --out`.
     plan_file: PathBuf,
-    /// Print it as JSON.
-    #[arg(long)]
+    /// Print it as JSON (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print it; `sarif` also reads the spec the plan was made from
+    /// (`--spec`), whose lines its results point at.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    #[command(flatten)]
+    spec: SpecArg,
 }
 
 #[derive(Debug, Args)]
@@ -167,9 +236,14 @@ struct SpecArg {
 struct PlanArgs {
     #[command(flatten)]
     spec: SpecArg,
-    /// Print the plan as one versioned JSON document.
-    #[arg(long)]
+    /// Print the plan as one versioned JSON document (the same as
+    /// `--format json`).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print the plan: `text` (the default), `json`, `markdown` (a
+    /// pull-request comment) or `sarif` (code scanning).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Exit 0 when every need is met and nothing changes, 2 when there are
     /// changes, 3 when there are none but needs are left unmet that no
     /// change can meet (the plan's warnings), 1 on error.
@@ -192,6 +266,28 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Completions and the manual need neither AWS nor the runtime.
+    match &cli.command {
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(args.shell, &mut command, "a2i-fix", &mut out);
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            let mut out = std::io::stdout().lock();
+            return match page.render(&mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the manual page: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -226,10 +322,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether to colour: `--color always|never` (or `--no-color`) wins, then
+/// a non-empty `NO_COLOR` turns colour off, then colour only on a terminal.
 fn use_color(global: &Global) -> bool {
-    !global.no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal()
+    let when = if global.no_color {
+        ColorWhen::Never
+    } else {
+        global.color.unwrap_or(ColorWhen::Auto)
+    };
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
 }
 
 fn connection(global: &Global) -> commands::Connection {
@@ -297,13 +405,18 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Plan(args) => {
             let options = commands::PlanOptions {
                 spec: args.spec.spec.clone(),
-                json: args.json,
+                format: format_of(args.json, args.format),
                 detailed_exitcode: args.detailed_exitcode,
                 out: args.out.clone(),
             };
             commands::plan(&connection, &options, &mut console).await
         }
-        Command::Show(args) => commands::show(&args.plan_file, args.json, &mut console),
+        Command::Show(args) => commands::show_as(
+            &args.plan_file,
+            format_of(args.json, args.format),
+            Some(&args.spec.spec),
+            &mut console,
+        ),
         Command::Export(args) => {
             let options = commands::ExportOptions {
                 plan_file: args.plan_file.clone(),
@@ -335,5 +448,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             )
             .await
         }
+        // Handled in `main`, before the runtime starts.
+        Command::Completions(_) | Command::Man => Ok(Outcome::Success),
     }
 }

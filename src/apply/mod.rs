@@ -137,6 +137,38 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     /// Set to stop starting new writes (see [`Interrupt::on_ctrl_c`]).
     pub interrupt: Interrupt,
+    /// Told of each write as it ends (the CLI's progress bar).
+    pub progress: WriteProgress,
+}
+
+/// What to call as each write ends, with the writes ended so far, the
+/// writes planned and the address written; nothing by default.
+#[derive(Clone, Default)]
+pub struct WriteProgress(Option<std::sync::Arc<ProgressFn>>);
+
+/// `(writes ended, writes planned, address)`.
+type ProgressFn = dyn Fn(usize, usize, &str) + Send + Sync;
+
+impl WriteProgress {
+    pub fn new(f: impl Fn(usize, usize, &str) + Send + Sync + 'static) -> Self {
+        WriteProgress(Some(std::sync::Arc::new(f)))
+    }
+
+    fn tell(&self, done: usize, total: usize, address: &str) {
+        if let Some(f) = &self.0 {
+            f(done, total, address);
+        }
+    }
+}
+
+impl std::fmt::Debug for WriteProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "WriteProgress(set)"
+        } else {
+            "WriteProgress(none)"
+        })
+    }
 }
 
 impl ApplyOptions {
@@ -155,6 +187,7 @@ impl ApplyOptions {
             verify_timeout: DEFAULT_VERIFY,
             concurrency: 4,
             interrupt: Interrupt::new(),
+            progress: WriteProgress::default(),
         }
     }
 }
@@ -288,6 +321,7 @@ async fn run_writes(
     report: &mut ApplyReport,
 ) -> Option<JournalError> {
     let concurrency = options.concurrency.max(1);
+    let mut ended = 0;
     let mut stop = false;
     let mut position = 0;
     while position < ordered.len() && !stop {
@@ -340,6 +374,10 @@ async fn run_writes(
                 drain(&mut in_flight, journal, report).await;
                 return Some(e);
             }
+            ended += 1;
+            options
+                .progress
+                .tell(ended, ordered.len(), &report.outcomes[index].address);
         }
         if options.interrupt.is_triggered() {
             report.interrupted = true;

@@ -19,15 +19,18 @@ use anyhow::Context;
 
 use crate::aws::{self, AwsOptions, Clients};
 use crate::plan::{self, Plan};
-use crate::render::{self, TextOptions};
+use crate::render::{self, Format, Locate, TextOptions};
 use crate::{apply, export as iac, requirements, saved, spec, state};
 
+mod anchors;
 mod lock;
 mod progress;
 
+pub use anchors::{SpecAnchors, spec_uri};
+
 pub use lock::LOCK_FILE_NAME;
 
-use progress::Spinner;
+use progress::{Spinner, WriteBar};
 
 /// How a command that did not fail ended; the binary maps it to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +114,8 @@ impl Connection {
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
     pub spec: PathBuf,
-    pub json: bool,
+    /// How the plan is printed (`--format`; `--json` is `Format::Json`).
+    pub format: Format,
     pub detailed_exitcode: bool,
     pub out: Option<PathBuf>,
 }
@@ -173,10 +177,11 @@ pub async fn plan(
     options: &PlanOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
-    let (_, _, plan) = compute_plan(connection, &options.spec, console.spinner).await?;
+    let (_, spec, plan) = compute_plan(connection, &options.spec, console.spinner).await?;
+    let anchors = SpecAnchors::new(&spec, &options.spec);
     // The outcome is decided by the plan, not by whether its reader kept
     // the pipe open: `plan --detailed-exitcode | head` still exits 2.
-    if let Err(e) = print_plan(&plan, options.json, console)
+    if let Err(e) = print_plan(&plan, options.format, Some(&anchors), console)
         && !is_broken_pipe(&e)
     {
         return Err(e);
@@ -201,10 +206,44 @@ pub async fn plan(
     Ok(Outcome::Success)
 }
 
-/// `show`: print a saved plan.
+/// `show`: print a saved plan as text, or as JSON.
 pub fn show(plan_file: &Path, json: bool, console: &mut Console<'_>) -> anyhow::Result<Outcome> {
+    let format = if json { Format::Json } else { Format::Text };
+    show_as(plan_file, format, None, console)
+}
+
+/// `show --format`: print a saved plan in any format. SARIF points into the
+/// spec the plan was made from: `spec` must be that file, unchanged.
+pub fn show_as(
+    plan_file: &Path,
+    format: Format,
+    spec_path: Option<&Path>,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
     let plan = saved::load_saved_plan(plan_file)?;
-    print_plan(&plan, json, console)?;
+    let spec = match (format, spec_path) {
+        (Format::Sarif, Some(path)) => {
+            let spec = spec::load(path)?;
+            if spec.hash != plan.spec_hash {
+                anyhow::bail!(
+                    "spec `{}` is not the one plan `{}` was made from (it changed since, or is another file): SARIF results would point at the wrong lines; pass the spec the plan was made from with `--spec`, or run `a2i-fix plan --format sarif`",
+                    path.display(),
+                    plan_file.display()
+                );
+            }
+            Some((spec, path))
+        }
+        _ => None,
+    };
+    let anchors = spec
+        .as_ref()
+        .map(|(spec, path)| SpecAnchors::new(spec, path));
+    print_plan(
+        &plan,
+        format,
+        anchors.as_ref().map(|a| a as &dyn Locate),
+        console,
+    )?;
     Ok(Outcome::Success)
 }
 
@@ -234,7 +273,7 @@ pub async fn apply(
     if command.plan_file.is_some() {
         saved::check_account(&plan, &identity.account_id, &clients.region)?;
     }
-    print_plan(&plan, false, console)?;
+    print_plan(&plan, Format::Text, None, console)?;
     let mut options = apply::ApplyOptions::new(identity);
     options.backup_dir = command.write.backup_dir.clone();
     options.dry_run = command.write.dry_run;
@@ -268,7 +307,7 @@ pub async fn rollback(
         )?;
         return Ok(Outcome::Success);
     }
-    print_plan(&plan, false, console)?;
+    print_plan(&plan, Format::Text, None, console)?;
     let mut options = apply::ApplyOptions::new(identity);
     options.backup_dir = write.backup_dir.clone();
     options.dry_run = write.dry_run;
@@ -324,10 +363,14 @@ async fn execute_confirmed(
         options.interrupt = apply::Interrupt::on_ctrl_c();
     }
     writeln!(console.out)?;
+    let bar = WriteBar::start(plan.changes.len(), console.spinner && !options.dry_run);
+    options.progress = bar.progress();
+    let executed = apply::execute(clients, plan, &options).await;
+    bar.stop();
     // Once writes may have started, what happened in AWS decides the
     // outcome: a report that cannot be printed (stdout closed) must not turn
     // a failed apply into a success, nor a successful one into a failure.
-    match apply::execute(clients, plan, &options).await {
+    match executed {
         Ok(report) => {
             let _ = write!(console.out, "{report}");
             let _ = console.out.flush();
@@ -362,14 +405,28 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn print_plan(plan: &Plan, json: bool, console: &mut Console<'_>) -> anyhow::Result<()> {
-    if json {
-        render::render_json(plan, &mut console.out)?;
-    } else {
-        let opts = TextOptions {
-            color: console.color,
-        };
-        render::render_text(plan, &mut console.out, opts)?;
+/// Print the plan; SARIF needs to know where in the spec its results are.
+fn print_plan(
+    plan: &Plan,
+    format: Format,
+    locate: Option<&dyn Locate>,
+    console: &mut Console<'_>,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Text => {
+            let opts = TextOptions {
+                color: console.color,
+            };
+            render::render_text(plan, &mut console.out, opts)?;
+        }
+        Format::Json => render::render_json(plan, &mut console.out)?,
+        Format::Markdown => render::render_markdown(plan, &mut console.out)?,
+        Format::Sarif => match locate {
+            Some(locate) => render::render_sarif(plan, locate, &mut console.out)?,
+            None => anyhow::bail!(
+                "SARIF results point at lines of the spec: give the spec the plan was made from with `--spec`"
+            ),
+        },
     }
     console.out.flush()?;
     Ok(())

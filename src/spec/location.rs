@@ -2,6 +2,7 @@
 //! as `flow_definition[1].output`, also for TOML syntax errors (the nearest
 //! key before the error).
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -60,6 +61,42 @@ impl Cx<'_> {
             key,
             message,
         }
+    }
+}
+
+/// The line of every key of the document, by key path (`account_id`,
+/// `flow_definition[0]` for the `[[header]]` of a table of an array,
+/// `flow_definition[0].output`, `flow_definition[0].input_buckets[1]`).
+pub(super) fn key_lines(cx: Cx<'_>, table: &DeTable<'_>) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    table_lines(cx, table, "", &mut lines);
+    lines
+}
+
+fn table_lines(cx: Cx<'_>, table: &DeTable<'_>, prefix: &str, lines: &mut BTreeMap<String, usize>) {
+    for (key, value) in table.iter() {
+        let path = join(prefix, key.get_ref());
+        lines.insert(path.clone(), cx.line(key.span().start));
+        value_lines(cx, value, &path, lines);
+    }
+}
+
+fn value_lines(
+    cx: Cx<'_>,
+    value: &Spanned<DeValue<'_>>,
+    path: &str,
+    lines: &mut BTreeMap<String, usize>,
+) {
+    match value.get_ref() {
+        DeValue::Table(t) => table_lines(cx, t, path, lines),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                lines.insert(item_path.clone(), cx.line(item.span().start));
+                value_lines(cx, item, &item_path, lines);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -195,6 +195,11 @@ pub struct Spec {
     pub template_previews: Vec<TemplatePreview>,
     /// `sha256:HEX` of the file's bytes.
     pub hash: String,
+    /// The 1-based line of every key of the file, by key path
+    /// (`flow_definition[0]` is the line of that table's `[[header]]`,
+    /// `flow_definition[0].output` the line of its `output`): where the
+    /// results of `plan --format sarif` point.
+    pub lines: std::collections::BTreeMap<String, usize>,
 }
 
 impl Spec {
@@ -279,6 +284,7 @@ pub fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
     let root = DeTable::parse(text).map_err(|e| cx.syntax_error(&e))?;
     let mut spec = walk::spec(cx, root.get_ref())?;
     spec.hash = crate::model::digest_bytes(text.as_bytes());
+    spec.lines = location::key_lines(cx, root.get_ref());
     Ok(spec)
 }
 

@@ -139,6 +139,7 @@ impl Walk<'_> {
             human_loop_callers,
             template_previews,
             hash: String::new(),
+            lines: Default::default(),
         })
     }
 

@@ -93,7 +93,7 @@ async fn plan_save_show_and_apply_in_process_converge() {
     // plan --detailed-exitcode --out: changes pending, the plan saved.
     let options = PlanOptions {
         spec: spec.clone(),
-        json: false,
+        format: a2i_fix::render::Format::Text,
         detailed_exitcode: true,
         out: Some(saved.clone()),
     };

@@ -27,6 +27,7 @@ mod plan_api_calls;
 mod plan_build;
 mod plan_cases;
 mod plan_examples;
+mod plan_formats;
 mod plan_snapshots;
 mod policy_equivalence;
 mod policy_evaluate;

@@ -1,5 +1,4 @@
-//! Showing a plan: Terraform-style text and versioned JSON, written to any
-//! `io::Write` so that tests render into a `Vec<u8>`.
+//! Terraform-style text, with a line diff of each document.
 
 use std::io::{self, Write};
 
@@ -40,19 +39,11 @@ impl Styles {
     }
 }
 
-fn symbol(action: Action) -> &'static str {
+pub(super) fn symbol(action: Action) -> &'static str {
     match action {
         Action::Create => "+",
         Action::Update => "~",
         Action::Delete => "-",
-    }
-}
-
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-        Action::Delete => "will be destroyed",
     }
 }
 
@@ -76,6 +67,34 @@ fn shown(target: &Target, document: &str) -> String {
             }
             Err(_) => document.to_string(),
         },
+    }
+}
+
+/// The line diff of a change's document, as shown: each line (without its
+/// newline) with whether it is kept, added or removed.
+pub(super) fn diff_lines(change: &Change) -> Vec<(ChangeTag, String)> {
+    let before = change
+        .before
+        .as_deref()
+        .map(|d| shown(&change.target, d))
+        .unwrap_or_default();
+    let after = change
+        .after
+        .as_deref()
+        .map(|d| shown(&change.target, d))
+        .unwrap_or_default();
+    let diff = TextDiff::from_lines(&before, &after);
+    diff.iter_all_changes()
+        .map(|c| (c.tag(), c.value().trim_end_matches('\n').to_string()))
+        .collect()
+}
+
+/// `will be created` and the like.
+pub(super) fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Delete => "will be destroyed",
     }
 }
 
@@ -146,20 +165,8 @@ fn render_change_with(
         writeln!(out, "  {}", st.warn.apply_to(line))?;
     }
     writeln!(out, "  {} {}", sym_style.apply_to(sym), change.address)?;
-    let before = change
-        .before
-        .as_deref()
-        .map(|d| shown(&change.target, d))
-        .unwrap_or_default();
-    let after = change
-        .after
-        .as_deref()
-        .map(|d| shown(&change.target, d))
-        .unwrap_or_default();
-    let diff = TextDiff::from_lines(&before, &after);
-    for c in diff.iter_all_changes() {
-        let line = c.value().trim_end_matches('\n');
-        match c.tag() {
+    for (tag, line) in diff_lines(change) {
+        match tag {
             ChangeTag::Equal => writeln!(out, "      {}", st.dim.apply_to(line))?,
             ChangeTag::Insert => writeln!(out, "    {}", st.add.apply_to(format!("+ {line}")))?,
             ChangeTag::Delete => writeln!(out, "    {}", st.remove.apply_to(format!("- {line}")))?,
@@ -233,14 +240,4 @@ pub fn render_warnings(plan: &Plan, out: &mut dyn Write, opts: TextOptions) -> i
         writeln!(out, "  {}", w.message)?;
     }
     Ok(())
-}
-
-/// Render the plan as one versioned JSON document (see README "JSON plan").
-pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    // Keep the kind of an I/O failure (a closed pipe stays `BrokenPipe`).
-    serde_json::to_writer_pretty(&mut *out, plan).map_err(|e| match e.io_error_kind() {
-        Some(kind) => io::Error::new(kind, e),
-        None => io::Error::other(e),
-    })?;
-    writeln!(out)
 }
