@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod aws;
 pub mod commands;
+pub mod discover;
 pub mod journal;
 pub mod model;
 pub mod plan;

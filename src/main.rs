@@ -73,6 +73,38 @@ enum Command {
     Show(ShowArgs),
     /// Put back every resource an apply changed, from its journal.
     Rollback(RollbackArgs),
+    /// Read the account's flow definitions and write them as a spec file.
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+struct DiscoverFlags {
+    /// Read up to 3 recent human-loop results of each flow definition (they
+    /// hold task data) to find its input buckets, without asking.
+    #[arg(long)]
+    sample_output: bool,
+    /// An input bucket of a flow definition (repeat for more).
+    #[arg(long, value_name = "FLOW=BUCKET")]
+    input_bucket: Vec<String>,
+}
+
+impl DiscoverFlags {
+    fn to_flags(&self) -> commands::DiscoverFlags {
+        commands::DiscoverFlags {
+            sample_output: self.sample_output,
+            input_buckets: self.input_bucket.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct DiscoverArgs {
+    /// The spec file to write; an existing one is merged into, keeping its
+    /// other entries and comments. `-` prints it instead.
+    #[arg(long, default_value = "a2i.toml")]
+    out: PathBuf,
+    #[command(flatten)]
+    flags: DiscoverFlags,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +183,13 @@ struct PlanArgs {
     /// Also save the plan to FILE, for a later `apply FILE`.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Plan from the account's flow definitions, read now (as `discover`
+    /// would write them, merged with `--spec` when it exists), writing no
+    /// spec file.
+    #[arg(long)]
+    discover: bool,
+    #[command(flatten)]
+    discover_flags: DiscoverFlags,
 }
 
 fn main() -> ExitCode {
@@ -273,7 +312,24 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 detailed_exitcode: args.detailed_exitcode,
                 out: args.out.clone(),
             };
-            commands::plan(&connection, &options, &mut console).await
+            if args.discover {
+                let flags = args.discover_flags.to_flags();
+                commands::plan_discovered(&connection, &options, &flags, &mut console).await
+            } else if args.discover_flags.sample_output || !args.discover_flags.input_bucket.is_empty()
+            {
+                Err(anyhow::anyhow!(
+                    "`--sample-output` and `--input-bucket` go with `--discover` (or the `discover` command): add `--discover`, or list the buckets in the spec's `input_buckets`"
+                ))
+            } else {
+                commands::plan(&connection, &options, &mut console).await
+            }
+        }
+        Command::Discover(args) => {
+            let command = commands::DiscoverCommand {
+                out: args.out.clone(),
+                flags: args.flags.to_flags(),
+            };
+            commands::discover(&connection, &command, &mut console).await
         }
         Command::Show(args) => commands::show(&args.plan_file, args.json, &mut console),
         Command::Apply(args) => {

@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | [`validate`] | the spec | nothing |
 //! | [`plan`] | the spec, the account | nothing (`--out` saves the plan to a file) |
+//! | [`plan_discovered`] | the flow definitions (and the spec, if any, for its callers), the account | nothing |
+//! | [`discover()`] | the flow definitions (and recent results, when allowed) | nothing (writes `a2i.toml`) |
 //! | [`show`] | a saved plan | nothing |
 //! | [`apply`] | the spec or a saved plan, the account | the plan's changes, after confirmation |
 //! | [`rollback`] | a journal, the account | the journal's writes undone, after confirmation |
@@ -21,9 +23,11 @@ use crate::plan::{self, Plan};
 use crate::render::{self, TextOptions};
 use crate::{apply, requirements, saved, spec, state};
 
+mod discover;
 mod lock;
 mod progress;
 
+pub use discover::{DiscoverCommand, DiscoverFlags, discover};
 pub use lock::LOCK_FILE_NAME;
 
 use progress::Spinner;
@@ -172,16 +176,47 @@ pub async fn plan(
     options: &PlanOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
+    warn_unknown_inputs_in(&options.spec, console)?;
     let (_, _, plan) = compute_plan(connection, &options.spec, console.spinner).await?;
+    finish_plan(&plan, options, console)
+}
+
+/// `plan --discover`: discover the flow definitions in memory (keeping the
+/// callers and previews of `options.spec` when that file exists), and plan
+/// from that, writing no spec file.
+pub async fn plan_discovered(
+    connection: &Connection,
+    options: &PlanOptions,
+    flags: &DiscoverFlags,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
+    let clients = connection.connect().await?;
+    let merge_into = options.spec.is_file().then_some(options.spec.as_path());
+    let found = discover::discover_spec(&clients, flags, merge_into, console).await?;
+    let name = "discovered flow definitions";
+    let spec = spec::parse(&found.text, name)
+        .map_err(|e| anyhow::anyhow!("the discovered flow definitions do not make a valid spec ({e}): run `a2i-fix discover --out FILE` and fix the entry it names"))?;
+    discover::report(&found, None, console.err)?;
+    discover::warn_unknown_inputs(&found.text, name, console.err)?;
+    let plan = plan_spec(&clients, &spec, console.spinner).await?;
+    finish_plan(&plan, options, console)
+}
+
+/// Print the plan, save it, and decide the outcome: the tail of `plan`.
+fn finish_plan(
+    plan: &Plan,
+    options: &PlanOptions,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
     // The outcome is decided by the plan, not by whether its reader kept
     // the pipe open: `plan --detailed-exitcode | head` still exits 2.
-    if let Err(e) = print_plan(&plan, options.json, console)
+    if let Err(e) = print_plan(plan, options.json, console)
         && !is_broken_pipe(&e)
     {
         return Err(e);
     }
     if let Some(out) = &options.out {
-        saved::write_saved_plan(out, &plan)?;
+        saved::write_saved_plan(out, plan)?;
         writeln!(
             console.err,
             "Saved the plan to `{}`. To perform exactly these actions, run: a2i-fix apply {}",
@@ -224,6 +259,7 @@ pub async fn apply(
             (clients, None, plan)
         }
         None => {
+            warn_unknown_inputs_in(&command.spec, console)?;
             let (clients, spec, plan) =
                 compute_plan(connection, &command.spec, console.spinner).await?;
             (clients, spec.bound_account(), plan)
@@ -382,12 +418,27 @@ pub async fn compute_plan(
     spinner: bool,
 ) -> anyhow::Result<(Clients, spec::Spec, Plan)> {
     let spec = spec::load(spec_path)?;
-    let needs = requirements::derive(&spec);
     let clients = connection.connect().await?;
+    let plan = plan_spec(&clients, &spec, spinner).await?;
+    Ok((clients, spec, plan))
+}
+
+/// Read what `spec` needs from the account and build the plan.
+async fn plan_spec(clients: &Clients, spec: &spec::Spec, spinner: bool) -> anyhow::Result<Plan> {
+    let needs = requirements::derive(spec);
     let spinner = Spinner::start("reading IAM, S3 and KMS state", spinner);
-    let state = state::read_state(&clients, &needs).await;
+    let state = state::read_state(clients, &needs).await;
     spinner.stop();
     let state = state.context("failed to read the account's current state")?;
-    let plan = plan::build_plan(&needs, &state, &spec.hash)?;
-    Ok((clients, spec, plan))
+    Ok(plan::build_plan(&needs, &state, &spec.hash)?)
+}
+
+/// Warn about flow definitions of the spec file whose input buckets are
+/// marked unknown (a file `discover` wrote); a file that cannot be read is
+/// left to the spec loader to report.
+fn warn_unknown_inputs_in(spec_path: &Path, console: &mut Console<'_>) -> anyhow::Result<()> {
+    if let Ok(text) = std::fs::read_to_string(spec_path) {
+        discover::warn_unknown_inputs(&text, &spec_path.display().to_string(), console.err)?;
+    }
+    Ok(())
 }

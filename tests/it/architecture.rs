@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("requirements", &["model", "spec", "policy"]),
     ("aws", &["model"]),
     ("state", &["model", "requirements", "policy", "aws"]),
+    ("discover", &["spec", "aws", "state"]),
     ("plan", &["model", "requirements", "state", "policy"]),
     ("render", &["model", "plan", "policy"]),
     ("journal", &["model", "policy"]),
@@ -37,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "journal",
             "saved",
             "apply",
+            "discover",
         ],
     ),
 ];

@@ -18,6 +18,7 @@ mod cli_apply;
 mod cli_errors;
 mod cli_resilience;
 mod commands;
+mod discover;
 mod faults;
 mod judge_account;
 mod plan_api_calls;
