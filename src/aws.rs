@@ -134,6 +134,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// SageMaker's control plane, for `discover` (flow definitions). Its
     /// endpoint follows `AWS_ENDPOINT_URL_SAGEMAKER` when set.
+    #[cfg(feature = "discover")]
     pub sagemaker: aws_sdk_sagemaker::Client,
     pub region: String,
     pub counter: ApiCounter,
@@ -365,6 +366,7 @@ async fn build(
         .retry_partition(part("sts"))
         .interceptor(interceptor.clone())
         .build();
+    #[cfg(feature = "discover")]
     let sagemaker_config = aws_sdk_sagemaker::config::Builder::from(&config)
         .retry_config(retries.other)
         .retry_partition(part("sagemaker"))
@@ -379,6 +381,7 @@ async fn build(
         s3: aws_sdk_s3::Client::from_conf(s3_config),
         kms: aws_sdk_kms::Client::from_conf(kms_config),
         sts: aws_sdk_sts::Client::from_conf(sts_config),
+        #[cfg(feature = "discover")]
         sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker_config),
         region,
         counter,

@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod aws;
 pub mod commands;
+#[cfg(feature = "discover")]
 pub mod discover;
 pub mod journal;
 pub mod model;

@@ -74,9 +74,11 @@ enum Command {
     /// Put back every resource an apply changed, from its journal.
     Rollback(RollbackArgs),
     /// Read the account's flow definitions and write them as a spec file.
+    #[cfg(feature = "discover")]
     Discover(DiscoverArgs),
 }
 
+#[cfg(feature = "discover")]
 #[derive(Debug, Args)]
 struct DiscoverFlags {
     /// Read up to 3 recent human-loop results of each flow definition (they
@@ -88,6 +90,7 @@ struct DiscoverFlags {
     input_bucket: Vec<String>,
 }
 
+#[cfg(feature = "discover")]
 impl DiscoverFlags {
     fn to_flags(&self) -> commands::DiscoverFlags {
         commands::DiscoverFlags {
@@ -97,6 +100,7 @@ impl DiscoverFlags {
     }
 }
 
+#[cfg(feature = "discover")]
 #[derive(Debug, Args)]
 struct DiscoverArgs {
     /// The spec file to write; an existing one is merged into, keeping its
@@ -186,8 +190,10 @@ struct PlanArgs {
     /// Plan from the account's flow definitions, read now (as `discover`
     /// would write them, merged with `--spec` when it exists), writing no
     /// spec file.
+    #[cfg(feature = "discover")]
     #[arg(long)]
     discover: bool,
+    #[cfg(feature = "discover")]
     #[command(flatten)]
     discover_flags: DiscoverFlags,
 }
@@ -312,18 +318,21 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 detailed_exitcode: args.detailed_exitcode,
                 out: args.out.clone(),
             };
+            #[cfg(feature = "discover")]
             if args.discover {
                 let flags = args.discover_flags.to_flags();
-                commands::plan_discovered(&connection, &options, &flags, &mut console).await
-            } else if args.discover_flags.sample_output || !args.discover_flags.input_bucket.is_empty()
+                return commands::plan_discovered(&connection, &options, &flags, &mut console)
+                    .await;
+            } else if args.discover_flags.sample_output
+                || !args.discover_flags.input_bucket.is_empty()
             {
-                Err(anyhow::anyhow!(
+                return Err(anyhow::anyhow!(
                     "`--sample-output` and `--input-bucket` go with `--discover` (or the `discover` command): add `--discover`, or list the buckets in the spec's `input_buckets`"
-                ))
-            } else {
-                commands::plan(&connection, &options, &mut console).await
+                ));
             }
+            commands::plan(&connection, &options, &mut console).await
         }
+        #[cfg(feature = "discover")]
         Command::Discover(args) => {
             let command = commands::DiscoverCommand {
                 out: args.out.clone(),

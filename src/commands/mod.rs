@@ -23,10 +23,12 @@ use crate::plan::{self, Plan};
 use crate::render::{self, TextOptions};
 use crate::{apply, requirements, saved, spec, state};
 
+#[cfg(feature = "discover")]
 mod discover;
 mod lock;
 mod progress;
 
+#[cfg(feature = "discover")]
 pub use discover::{DiscoverCommand, DiscoverFlags, discover};
 pub use lock::LOCK_FILE_NAME;
 
@@ -181,6 +183,7 @@ pub async fn plan(
     finish_plan(&plan, options, console)
 }
 
+#[cfg(feature = "discover")]
 /// `plan --discover`: discover the flow definitions in memory (keeping the
 /// callers and previews of `options.spec` when that file exists), and plan
 /// from that, writing no spec file.
@@ -437,8 +440,11 @@ async fn plan_spec(clients: &Clients, spec: &spec::Spec, spinner: bool) -> anyho
 /// marked unknown (a file `discover` wrote); a file that cannot be read is
 /// left to the spec loader to report.
 fn warn_unknown_inputs_in(spec_path: &Path, console: &mut Console<'_>) -> anyhow::Result<()> {
+    #[cfg(feature = "discover")]
     if let Ok(text) = std::fs::read_to_string(spec_path) {
         discover::warn_unknown_inputs(&text, &spec_path.display().to_string(), console.err)?;
     }
+    #[cfg(not(feature = "discover"))]
+    let _ = (spec_path, console);
     Ok(())
 }

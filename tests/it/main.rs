@@ -18,6 +18,7 @@ mod cli_apply;
 mod cli_errors;
 mod cli_resilience;
 mod commands;
+#[cfg(feature = "discover")]
 mod discover;
 mod faults;
 mod judge_account;
