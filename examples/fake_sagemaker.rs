@@ -30,8 +30,9 @@ fn main() -> ExitCode {
     let port = args.get(1).map(String::as_str).unwrap_or("0");
     let flows = match std::fs::read_to_string(file)
         .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str::<Vec<serde_json::Value>>(&text).map_err(|e| e.to_string()))
-    {
+        .and_then(|text| {
+            serde_json::from_str::<Vec<serde_json::Value>>(&text).map_err(|e| e.to_string())
+        }) {
         Ok(list) => list,
         Err(e) => {
             eprintln!("error: cannot read flow definitions from `{file}`: {e}");

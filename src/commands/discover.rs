@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use super::progress::Spinner;
 use super::{Console, Outcome};
 use crate::aws::Clients;
-use crate::discover::{self, Discovered, DiscoverOptions, MAX_SAMPLES, MergeNotes};
+use crate::discover::{self, DiscoverOptions, Discovered, MAX_SAMPLES, MergeNotes};
 use crate::spec;
 
 /// What the user asked of discovery (`discover` and `plan --discover`).
@@ -116,15 +116,19 @@ pub(super) async fn discover_spec(
             if discovered.skipped.is_empty() {
                 String::new()
             } else {
-                format!(" that is not being deleted ({} skipped)", discovered.skipped.len())
+                format!(
+                    " that is not being deleted ({} skipped)",
+                    discovered.skipped.len()
+                )
             }
         ));
     }
     let target = merge_into
         .map(|p| format!("`{}`", p.display()))
         .unwrap_or_else(|| "the new file".to_string());
-    let (text, notes) = discover::render(existing.as_deref(), &discovered)
-        .map_err(|e| anyhow!("cannot merge the flow definitions into {target}: {e}; nothing written"))?;
+    let (text, notes) = discover::render(existing.as_deref(), &discovered).map_err(|e| {
+        anyhow!("cannot merge the flow definitions into {target}: {e}; nothing written")
+    })?;
     Ok(DiscoveredSpec {
         text,
         discovered,

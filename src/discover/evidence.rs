@@ -78,7 +78,11 @@ pub(super) fn buckets_in_text(text: &str) -> Vec<String> {
     for (at, _) in text.match_indices("https://") {
         let rest = &text[at + "https://".len()..];
         let host = rest.split(ends).next().unwrap_or_default();
-        let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let host = host
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let Some(base) = host
             .strip_suffix(".amazonaws.com")
             .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
@@ -147,7 +151,14 @@ pub fn failure_hint(reason: &str) -> Option<FailureHint> {
             what: "the flow definition's role cannot read the input",
         });
     }
-    if s3 && has(&["access denied", "accessdenied", "not authorized", "permission"]) {
+    if s3
+        && has(&[
+            "access denied",
+            "accessdenied",
+            "not authorized",
+            "permission",
+        ])
+    {
         return Some(FailureHint {
             requirements: vec!["R2", "R3"],
             what: "the flow definition's role cannot read or write S3",

@@ -55,7 +55,11 @@ pub enum DiscoverError {
 }
 
 const DENIED: &[&str] = &["AccessDeniedException", "AccessDenied"];
-const THROTTLED: &[&str] = &["ThrottlingException", "Throttling", "TooManyRequestsException"];
+const THROTTLED: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+];
 const BAD_CREDENTIALS: &[&str] = &[
     "UnrecognizedClientException",
     "InvalidClientTokenId",
@@ -161,7 +165,10 @@ async fn describe(clients: &Clients, name: &str) -> Result<Option<FlowFound>, Di
         .await
     {
         Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found()) =>
+        {
             return Ok(None);
         }
         Err(e) => return Err(call_error(call, on_flow(name), e)),
@@ -177,9 +184,7 @@ async fn describe(clients: &Clients, name: &str) -> Result<Option<FlowFound>, Di
             .map(str::to_string)
             .ok_or_else(|| missing(member))
     };
-    let output_config = out
-        .output_config()
-        .ok_or_else(|| missing("OutputConfig"))?;
+    let output_config = out.output_config().ok_or_else(|| missing("OutputConfig"))?;
     let role_arn = text(out.role_arn(), "RoleArn")?;
     let output = text(output_config.s3_output_path(), "OutputConfig.S3OutputPath")?;
     let arn = text(out.flow_definition_arn(), "FlowDefinitionArn")?;

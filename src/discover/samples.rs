@@ -75,7 +75,11 @@ async fn sample_flow(clients: &Clients, flow: &mut FlowFound) -> Result<(), Stri
 
 /// The keys of the newest `output.json` objects below `root`, newest
 /// first, at most [`MAX_SAMPLES`].
-async fn newest_results(clients: &Clients, bucket: &str, root: &str) -> Result<Vec<String>, String> {
+async fn newest_results(
+    clients: &Clients,
+    bucket: &str,
+    root: &str,
+) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_string()];
     let mut lists = 0;

@@ -125,9 +125,17 @@ fn input_bucket_flags_are_checked() {
         parse_input_bucket("invoice-review=acme-a2i-input"),
         Ok(("invoice-review".into(), "acme-a2i-input".into()))
     );
-    assert!(parse_input_bucket("invoice-review").unwrap_err().contains("FLOW=BUCKET"));
+    assert!(
+        parse_input_bucket("invoice-review")
+            .unwrap_err()
+            .contains("FLOW=BUCKET")
+    );
     assert!(parse_input_bucket("=b").is_err());
-    assert!(parse_input_bucket("f=Bad_Bucket").unwrap_err().contains("Bad_Bucket"));
+    assert!(
+        parse_input_bucket("f=Bad_Bucket")
+            .unwrap_err()
+            .contains("Bad_Bucket")
+    );
 }
 
 #[test]
@@ -141,7 +149,8 @@ fn a_new_file_loads_and_marks_unknown_inputs() {
         },
     );
     let mut keyed = flow("claims-review");
-    keyed.kms_key = Some("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into());
+    keyed.kms_key =
+        Some("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into());
     let (text, notes) = render(None, &discovered(vec![keyed, known])).expect("renders");
     let spec = crate::spec::parse(&text, "t").expect("loads");
     assert_eq!(spec.flow_definitions.len(), 2);
@@ -182,7 +191,13 @@ output = \"s3://acme-a2i-output/gone\"
     let (first, notes) = render(Some(existing), &d).expect("merges");
     assert_eq!(notes.updated, ["invoice-review"]);
     assert_eq!(notes.not_in_account, ["gone-review"]);
-    for kept in ["# my notes", "# the invoice flow, reviewed by Ana", "# the app", "# old", "gone-review"] {
+    for kept in [
+        "# my notes",
+        "# the invoice flow, reviewed by Ana",
+        "# the app",
+        "# old",
+        "gone-review",
+    ] {
         assert!(first.contains(kept), "lost `{kept}`:\n{first}");
     }
     let spec = crate::spec::parse(&first, "t").expect("loads");
@@ -198,8 +213,11 @@ output = \"s3://acme-a2i-output/gone\"
 
 #[test]
 fn another_account_in_the_file_is_refused() {
-    let err = render(Some("account_id = \"111111111111\"\n"), &discovered(vec![flow("f")]))
-        .unwrap_err();
+    let err = render(
+        Some("account_id = \"111111111111\"\n"),
+        &discovered(vec![flow("f")]),
+    )
+    .unwrap_err();
     assert!(err.contains("`111111111111`"), "{err}");
 }
 
@@ -208,9 +226,13 @@ fn aws_managed_keys_are_left_out_with_a_comment() {
     let mut f = flow("f");
     f.kms_key = Some("alias/aws/s3".into());
     let (text, _) = render(None, &discovered(vec![f])).expect("renders");
-    assert!(crate::spec::parse(&text, "t").expect("loads").flow_definitions[0]
-        .kms_key
-        .is_none());
+    assert!(
+        crate::spec::parse(&text, "t")
+            .expect("loads")
+            .flow_definitions[0]
+            .kms_key
+            .is_none()
+    );
     assert!(text.contains("AWS managed key `alias/aws/s3`"));
 }
 
@@ -221,7 +243,11 @@ fn a_flow_the_spec_refuses_is_left_out_with_why() {
     let (_, notes) = render(None, &discovered(vec![flow("good"), f])).expect("renders");
     assert_eq!(notes.left_out.len(), 1);
     assert_eq!(notes.left_out[0].0, "bad");
-    assert!(notes.left_out[0].1.contains("output"), "{:?}", notes.left_out);
+    assert!(
+        notes.left_out[0].1.contains("output"),
+        "{:?}",
+        notes.left_out
+    );
 }
 
 #[test]

@@ -34,15 +34,14 @@ pub struct MergeNotes {
 /// Whether a comment line is one discover writes (and replaces).
 fn ours(line: &str) -> bool {
     let line = line.trim_start();
-    line.starts_with("# from ") || line.starts_with("# UNKNOWN") || line.starts_with("# discovered ")
+    line.starts_with("# from ")
+        || line.starts_with("# UNKNOWN")
+        || line.starts_with("# discovered ")
 }
 
 /// `prefix` without discover's comment lines, then `lines`.
 fn replace_our_lines(prefix: &str, lines: &[String]) -> String {
-    let mut kept: String = prefix
-        .split_inclusive('\n')
-        .filter(|l| !ours(l))
-        .collect();
+    let mut kept: String = prefix.split_inclusive('\n').filter(|l| !ours(l)).collect();
     for line in lines {
         kept.push_str(line);
         kept.push('\n');
@@ -84,7 +83,11 @@ fn string_list(table: &Table, key: &str) -> Vec<String> {
     table
         .get(key)
         .and_then(Item::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -108,7 +111,11 @@ fn skeleton(d: &Discovered) -> String {
 /// A commented-out caller table for a file that has none: callers cannot
 /// be read from a flow definition.
 fn caller_template(d: &Discovered) -> String {
-    let mut uses: Vec<&str> = d.flows.iter().filter_map(|f| f.source.caller_use()).collect();
+    let mut uses: Vec<&str> = d
+        .flows
+        .iter()
+        .filter_map(|f| f.source.caller_use())
+        .collect();
     uses.sort();
     uses.dedup();
     let uses = uses
@@ -196,9 +203,9 @@ fn input_lines(flow: &FlowFound, existing: &[String], date: &str) -> (Vec<String
             buckets.push(bucket.clone());
         }
         lines.push(match evidence {
-            Evidence::Sample { key } => format!(
-                "# from a result of the flow ({key}), {date}: {bucket}"
-            ),
+            Evidence::Sample { key } => {
+                format!("# from a result of the flow ({key}), {date}: {bucket}")
+            }
             Evidence::Flag => format!("# from --input-bucket, {date}: {bucket}"),
         });
     }
@@ -235,7 +242,12 @@ fn fill(table: &mut Table, flow: &FlowFound, date: &str) {
     if table.get("name").is_none() {
         table.insert("name", toml_edit::value(flow.name.as_str()));
     }
-    set_value(table, "role", Value::from(flow.role_arn.as_str()), &from("RoleArn"));
+    set_value(
+        table,
+        "role",
+        Value::from(flow.role_arn.as_str()),
+        &from("RoleArn"),
+    );
     let existing = string_list(table, "input_buckets");
     let (lines, buckets) = input_lines(flow, &existing, date);
     let array: Array = buckets.iter().map(String::as_str).collect();
@@ -247,7 +259,12 @@ fn fill(table: &mut Table, flow: &FlowFound, date: &str) {
         &from("OutputConfig.S3OutputPath"),
     );
     match kms_key(flow) {
-        Some(key) => set_value(table, "kms_key", Value::from(key), &from("OutputConfig.KmsKeyId")),
+        Some(key) => set_value(
+            table,
+            "kms_key",
+            Value::from(key),
+            &from("OutputConfig.KmsKeyId"),
+        ),
         None => {
             table.remove("kms_key");
         }
@@ -293,10 +310,8 @@ pub fn render(existing: Option<&str>, d: &Discovered) -> Result<(String, MergeNo
             None => {
                 doc.insert("account_id", toml_edit::value(account.as_str()));
                 if let Some(mut k) = doc.key_mut("account_id") {
-                    k.leaf_decor_mut().set_prefix(format!(
-                        "\n# from the flow definitions' ARNs, {}\n",
-                        d.date
-                    ));
+                    k.leaf_decor_mut()
+                        .set_prefix(format!("\n# from the flow definitions' ARNs, {}\n", d.date));
                 }
             }
         }
@@ -309,7 +324,9 @@ pub fn render(existing: Option<&str>, d: &Discovered) -> Result<(String, MergeNo
         .get_mut("flow_definition")
         .and_then(Item::as_array_of_tables_mut)
     else {
-        return Err("its `flow_definition` is not a list of `[[flow_definition]]` tables".to_string());
+        return Err(
+            "its `flow_definition` is not a list of `[[flow_definition]]` tables".to_string(),
+        );
     };
     for flow in &d.flows {
         if let Err(why) = check_alone(flow, d.account_id.as_deref()) {
@@ -353,10 +370,15 @@ pub fn unknown_input_flows(text: &str) -> Vec<String> {
     let Ok(doc) = text.parse::<DocumentMut>() else {
         return Vec::new();
     };
-    let Some(flows) = doc.get("flow_definition").and_then(Item::as_array_of_tables) else {
+    let Some(flows) = doc
+        .get("flow_definition")
+        .and_then(Item::as_array_of_tables)
+    else {
         return Vec::new();
     };
-    let marked = |s: Option<&str>| s.is_some_and(|s| s.lines().any(|l| l.trim_start().starts_with("# UNKNOWN")));
+    let marked = |s: Option<&str>| {
+        s.is_some_and(|s| s.lines().any(|l| l.trim_start().starts_with("# UNKNOWN")))
+    };
     flows
         .iter()
         .filter_map(|t| {
@@ -373,4 +395,3 @@ pub fn unknown_input_flows(text: &str) -> Vec<String> {
         })
         .collect()
 }
-

@@ -28,7 +28,11 @@ fn flows(key_arn: &str) -> Vec<FakeFlow> {
     let role = flow_role_arn();
     let mut invoice = FakeFlow::new("invoice-review", &role, "s3://acme-a2i-output/textract");
     invoice.managed_source = Some(TEXTRACT.into());
-    let mut moderation = FakeFlow::new("moderation-review", &role, "s3://acme-a2i-output/moderation/");
+    let mut moderation = FakeFlow::new(
+        "moderation-review",
+        &role,
+        "s3://acme-a2i-output/moderation/",
+    );
     moderation.managed_source = Some(REKOGNITION.into());
     let product = FakeFlow::new("product-review", &role, "s3://acme-a2i-output/reviews");
     let mut sentiment = FakeFlow::new("sentiment-review", &role, "s3://acme-a2i-output/sentiment");
@@ -75,8 +79,16 @@ fn setup() -> Setup {
             }
         };
         let doc = |bucket: &str| json!({"aiServiceRequest": {"document": {"s3Object": {"bucket": bucket, "name": "invoice.png"}}}});
-        put("textract/invoice-review/2026/11/30/10/00/00/loop-a/output.json", result(doc(INPUT))).await;
-        put("textract/invoice-review/2026/12/01/09/15/42/loop-b/output.json", result(doc(RECEIPTS))).await;
+        put(
+            "textract/invoice-review/2026/11/30/10/00/00/loop-a/output.json",
+            result(doc(INPUT)),
+        )
+        .await;
+        put(
+            "textract/invoice-review/2026/12/01/09/15/42/loop-b/output.json",
+            result(doc(RECEIPTS)),
+        )
+        .await;
         put(
             "moderation/moderation-review/2026/12/01/08/00/00/loop-c/output.json",
             result(json!({"aiServiceRequest": {"image": {"s3Object": {"bucket": INPUT, "name": "photo.jpg"}}}})),
@@ -123,7 +135,11 @@ fn read(path: &Path) -> String {
 fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"\b\d{4}-\d{2}-\d{2}\b", "[DATE]"),
-        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[KEY_ID]"),
+        (r"/\S*?/a2i\.toml", "[DIR]/a2i.toml"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[KEY_ID]",
+        ),
     ]
 }
 
@@ -135,6 +151,7 @@ fn discover_writes_the_expected_file_and_validate_accepts_it() {
     let text = read(&out);
     insta::with_settings!({
         filters => snapshot_filters(),
+        snapshot_path => "../snapshots",
         description => "a2i-fix discover --sample-output --input-bucket claims-review=acme-a2i-receipts",
         omit_expression => true,
     }, {
@@ -149,15 +166,28 @@ fn discover_writes_the_expected_file_and_validate_accepts_it() {
             .find(|f| f.name == n)
             .unwrap_or_else(|| panic!("no flow `{n}` in the file"))
     };
-    assert_eq!(by_name("invoice-review").input_buckets, [RECEIPTS, INPUT], "newest result first");
+    assert_eq!(
+        by_name("invoice-review").input_buckets,
+        [RECEIPTS, INPUT],
+        "newest result first"
+    );
     assert_eq!(by_name("moderation-review").input_buckets, [INPUT]);
     assert_eq!(by_name("product-review").input_buckets, [INPUT]);
     assert_eq!(by_name("claims-review").input_buckets, [RECEIPTS]);
     assert!(by_name("sentiment-review").input_buckets.is_empty());
-    assert!(by_name("claims-review").kms_key.as_deref().is_some_and(|k| k.starts_with("arn:aws:kms:")));
+    assert!(
+        by_name("claims-review")
+            .kms_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("arn:aws:kms:"))
+    );
     assert_eq!(by_name("invoice-review").output.prefix, "textract/");
     assert_eq!(spec.account_id.as_deref(), Some(ACCOUNT_ID));
-    assert!(o.stdout.contains("R4"), "the Failed flow's fix is named:\n{}", o.all());
+    assert!(
+        o.stdout.contains("R4"),
+        "the Failed flow's fix is named:\n{}",
+        o.all()
+    );
     let v = run(s.cmd().args(["validate", "--spec"]).arg(&out)).expect_code(0);
     assert!(v.stdout.contains("6 flow definition(s)"), "{}", v.all());
     // Pagination: six flows on pages of two.
@@ -172,12 +202,27 @@ fn the_fake_sagemaker_fits_the_service_model() {
     // A missing flow definition, and a page size the SDK sets itself.
     block_on(async {
         let c = clients_for(&s.fake.endpoint).await;
-        let missing = c.sagemaker.describe_flow_definition().flow_definition_name("nope").send().await;
+        let missing = c
+            .sagemaker
+            .describe_flow_definition()
+            .flow_definition_name("nope")
+            .send()
+            .await;
         assert!(
-            missing.as_ref().err().and_then(|e| e.as_service_error()).is_some_and(|e| e.is_resource_not_found()),
+            missing
+                .as_ref()
+                .err()
+                .and_then(|e| e.as_service_error())
+                .is_some_and(|e| e.is_resource_not_found()),
             "{missing:?}"
         );
-        let page = c.sagemaker.list_flow_definitions().max_results(1).send().await.expect("a page");
+        let page = c
+            .sagemaker
+            .list_flow_definitions()
+            .max_results(1)
+            .send()
+            .await
+            .expect("a page");
         assert_eq!(page.flow_definition_summaries().len(), 1);
         assert!(page.next_token().is_some());
     });
@@ -199,22 +244,41 @@ fn plan_discover_plans_the_same_as_plan_on_the_written_file() {
     let from_file = run(s.cmd().args(["plan", "--json", "--spec"]).arg(&out)).expect_code(0);
     let in_memory = run(s
         .cmd()
-        .args(["plan", "--json", "--discover", "--sample-output", "--input-bucket"])
+        .args([
+            "plan",
+            "--json",
+            "--discover",
+            "--sample-output",
+            "--input-bucket",
+        ])
         .arg(format!("claims-review={RECEIPTS}"))
         .args(["--spec", "no-such-file.toml"]))
     .expect_code(0);
     let (changes, warnings) = changes_of(&from_file);
-    assert!(changes.as_array().is_some_and(|c| !c.is_empty()), "{}", from_file.all());
+    assert!(
+        changes.as_array().is_some_and(|c| !c.is_empty()),
+        "{}",
+        from_file.all()
+    );
     assert_eq!(changes_of(&in_memory), (changes, warnings));
-    assert!(!s.path("no-such-file.toml").exists(), "plan --discover writes no spec");
+    assert!(
+        !s.path("no-such-file.toml").exists(),
+        "plan --discover writes no spec"
+    );
     // Both warn about the flows whose input buckets are unknown.
     for o in [&from_file, &in_memory] {
         assert!(
-            o.stderr.contains("warning: flow definition `sentiment-review`: its input buckets are unknown"),
+            o.stderr.contains(
+                "warning: flow definition `sentiment-review`: its input buckets are unknown"
+            ),
             "{}",
             o.all()
         );
-        assert!(!o.stderr.contains("`product-review`: its input"), "{}", o.all());
+        assert!(
+            !o.stderr.contains("`product-review`: its input"),
+            "{}",
+            o.all()
+        );
     }
 }
 
@@ -252,8 +316,16 @@ fn merging_keeps_hand_written_entries_and_comments() {
     assert_eq!(spec.template_previews.len(), 1);
     let invoice = &spec.flow_definitions[0];
     assert_eq!(invoice.name, "invoice-review");
-    assert_eq!(invoice.role.written, flow_role_arn(), "the role comes from AWS");
-    assert_eq!(invoice.input_buckets, [INPUT], "the hand-listed bucket is kept");
+    assert_eq!(
+        invoice.role.written,
+        flow_role_arn(),
+        "the role comes from AWS"
+    );
+    assert_eq!(
+        invoice.input_buckets,
+        [INPUT],
+        "the hand-listed bucket is kept"
+    );
     // Running it again changes nothing.
     run(s.cmd().args(["discover", "--out"]).arg(&out)).expect_code(0);
     assert_eq!(read(&out), merged);
@@ -264,9 +336,17 @@ fn without_sample_output_and_without_terminal_no_result_is_read() {
     let s = setup();
     let out = s.path("a2i.toml");
     let o = run(s.cmd().args(["discover", "--out"]).arg(&out)).expect_code(0);
-    assert!(o.stdout.contains("--sample-output"), "says how to enable it:\n{}", o.all());
+    assert!(
+        o.stdout.contains("--sample-output"),
+        "says how to enable it:\n{}",
+        o.all()
+    );
     let spec = a2i_fix::spec::load(&out).expect("loads");
-    assert!(spec.flow_definitions.iter().all(|f| f.input_buckets.is_empty()));
+    assert!(
+        spec.flow_definitions
+            .iter()
+            .all(|f| f.input_buckets.is_empty())
+    );
     assert_eq!(a2i_fix::discover::unknown_input_flows(&read(&out)).len(), 6);
 }
 
@@ -276,15 +356,33 @@ fn denied_sagemaker_calls_are_clear_errors_and_write_nothing() {
     let out = s.path("a2i.toml");
     s.fake.fail("ListFlowDefinitions", FakeFault::Denied);
     let o = run(s.cmd().args(["discover", "--out"]).arg(&out)).expect_code(1);
-    assert!(o.stderr.contains("error: access denied calling SageMaker `ListFlowDefinitions`"), "{}", o.all());
-    assert!(o.stderr.contains("`sagemaker:ListFlowDefinitions`"), "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("error: access denied calling SageMaker `ListFlowDefinitions`"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains("`sagemaker:ListFlowDefinitions`"),
+        "{}",
+        o.all()
+    );
     assert!(!out.exists());
 
     let s = setup();
     s.fake.fail("DescribeFlowDefinition", FakeFault::Denied);
     let o = run(s.cmd().args(["plan", "--discover"])).expect_code(1);
-    assert!(o.stderr.contains("`DescribeFlowDefinition` on flow definition `"), "{}", o.all());
-    assert!(o.stderr.contains("`sagemaker:DescribeFlowDefinition`"), "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("`DescribeFlowDefinition` on flow definition `"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains("`sagemaker:DescribeFlowDefinition`"),
+        "{}",
+        o.all()
+    );
 }
 
 #[test]
@@ -292,13 +390,23 @@ fn throttled_sagemaker_calls_are_retried_then_clear_errors() {
     let s = setup();
     let out = s.path("a2i.toml");
     s.fake.fail("DescribeFlowDefinition", FakeFault::Throttled);
-    let o = run(s.cmd().env("AWS_MAX_ATTEMPTS", "2").args(["discover", "--out"]).arg(&out)).expect_code(1);
+    let o = run(s
+        .cmd()
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .args(["discover", "--out"])
+        .arg(&out))
+    .expect_code(1);
     assert!(
-        o.stderr.contains("error: SageMaker throttled `DescribeFlowDefinition` on flow definition `"),
+        o.stderr
+            .contains("error: SageMaker throttled `DescribeFlowDefinition` on flow definition `"),
         "{}",
         o.all()
     );
-    assert!(o.stderr.contains("`ThrottlingException`: Rate exceeded"), "{}", o.all());
+    assert!(
+        o.stderr.contains("`ThrottlingException`: Rate exceeded"),
+        "{}",
+        o.all()
+    );
     assert!(o.stderr.contains("wait a minute"), "{}", o.all());
     assert!(s.fake.calls("DescribeFlowDefinition") >= 2, "retried");
     assert!(!out.exists());
@@ -307,11 +415,21 @@ fn throttled_sagemaker_calls_are_retried_then_clear_errors() {
 #[test]
 fn bad_input_bucket_flags_are_refused_and_nothing_is_written() {
     let s = setup();
-    let o = run(s.cmd().args(["discover", "--input-bucket", "invoice-review"])).expect_code(1);
+    let o = run(s
+        .cmd()
+        .args(["discover", "--input-bucket", "invoice-review"]))
+    .expect_code(1);
     assert!(o.stderr.contains("FLOW=BUCKET"), "{}", o.all());
-    let o = run(s.cmd().args(["discover", "--input-bucket", "no-such-flow=acme-a2i-input"])).expect_code(1);
+    let o = run(s
+        .cmd()
+        .args(["discover", "--input-bucket", "no-such-flow=acme-a2i-input"]))
+    .expect_code(1);
     assert!(o.stderr.contains("`no-such-flow`"), "{}", o.all());
-    assert!(o.stderr.contains("`invoice-review`"), "lists the real ones:\n{}", o.all());
+    assert!(
+        o.stderr.contains("`invoice-review`"),
+        "lists the real ones:\n{}",
+        o.all()
+    );
     let o = run(s.cmd().args(["plan", "--sample-output"])).expect_code(1);
     assert!(o.stderr.contains("`--discover`"), "{}", o.all());
     assert!(!s.path("a2i.toml").exists());

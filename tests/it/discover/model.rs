@@ -55,14 +55,22 @@ pub fn check(model: &Value, shape: &str, value: &Value, path: &str, wrong: &mut 
             for name in def["required"].as_array().into_iter().flatten() {
                 let name = name.as_str().unwrap_or_default();
                 if !object.contains_key(name) {
-                    wrong.push(format!("{path}: required member `{name}` of `{shape}` is missing"));
+                    wrong.push(format!(
+                        "{path}: required member `{name}` of `{shape}` is missing"
+                    ));
                 }
             }
             for (name, member_value) in object {
                 match members.get(name) {
                     Some(member) => {
                         let member_shape = member["shape"].as_str().unwrap_or_default();
-                        check(model, member_shape, member_value, &format!("{path}.{name}"), wrong);
+                        check(
+                            model,
+                            member_shape,
+                            member_value,
+                            &format!("{path}.{name}"),
+                            wrong,
+                        );
                     }
                     None => wrong.push(format!("{path}: `{name}` is not a member of `{shape}`")),
                 }
@@ -95,7 +103,9 @@ pub fn check(model: &Value, shape: &str, value: &Value, path: &str, wrong: &mut 
         },
         "integer" | "long" => match value.as_i64() {
             Some(n) => {
-                if def["min"].as_i64().is_some_and(|m| n < m) || def["max"].as_i64().is_some_and(|m| n > m) {
+                if def["min"].as_i64().is_some_and(|m| n < m)
+                    || def["max"].as_i64().is_some_and(|m| n > m)
+                {
                     wrong.push(format!("{path}: {n} is out of `{shape}`'s range"));
                 }
             }
@@ -104,7 +114,9 @@ pub fn check(model: &Value, shape: &str, value: &Value, path: &str, wrong: &mut 
         // awsJson sends timestamps as epoch seconds.
         "timestamp" => {
             if !value.is_number() {
-                wrong.push(format!("{path}: timestamp `{shape}` must be epoch seconds (a number)"));
+                wrong.push(format!(
+                    "{path}: timestamp `{shape}` must be epoch seconds (a number)"
+                ));
             }
         }
         "boolean" => {
@@ -112,7 +124,9 @@ pub fn check(model: &Value, shape: &str, value: &Value, path: &str, wrong: &mut 
                 wrong.push(format!("{path}: `{shape}` must be a boolean"));
             }
         }
-        other => wrong.push(format!("{path}: the check does not know type `{other}` of `{shape}`")),
+        other => wrong.push(format!(
+            "{path}: the check does not know type `{other}` of `{shape}`"
+        )),
     }
 }
 
@@ -121,14 +135,29 @@ pub fn check_exchanges(model: &Value, log: &[Exchange]) -> Vec<String> {
     let mut wrong = Vec::new();
     for (i, e) in log.iter().enumerate() {
         let Some(op) = model["operations"].get(&e.operation) else {
-            wrong.push(format!("#{i}: `{}` is not a SageMaker operation", e.operation));
+            wrong.push(format!(
+                "#{i}: `{}` is not a SageMaker operation",
+                e.operation
+            ));
             continue;
         };
         let input = op["input"]["shape"].as_str().unwrap_or_default();
-        check(model, input, &e.request, &format!("#{i} {} request", e.operation), &mut wrong);
+        check(
+            model,
+            input,
+            &e.request,
+            &format!("#{i} {} request", e.operation),
+            &mut wrong,
+        );
         if e.status == 200 {
             let output = op["output"]["shape"].as_str().unwrap_or_default();
-            check(model, output, &e.response, &format!("#{i} {} response", e.operation), &mut wrong);
+            check(
+                model,
+                output,
+                &e.response,
+                &format!("#{i} {} response", e.operation),
+                &mut wrong,
+            );
             continue;
         }
         let code = e.response["__type"].as_str().unwrap_or_default();
@@ -143,11 +172,25 @@ pub fn check_exchanges(model: &Value, log: &[Exchange]) -> Vec<String> {
             if let Some(o) = body.as_object_mut() {
                 o.remove("__type");
             }
-            check(model, code, &body, &format!("#{i} {} error", e.operation), &mut wrong);
-        } else if !["AccessDeniedException", "ThrottlingException", "ValidationException"].contains(&code)
+            check(
+                model,
+                code,
+                &body,
+                &format!("#{i} {} error", e.operation),
+                &mut wrong,
+            );
+        } else if ![
+            "AccessDeniedException",
+            "ThrottlingException",
+            "ValidationException",
+        ]
+        .contains(&code)
         {
             // AWS's common errors are not in each service's model.
-            wrong.push(format!("#{i}: `{}` answered `{code}`, neither modelled nor a common AWS error", e.operation));
+            wrong.push(format!(
+                "#{i}: `{}` answered `{code}`, neither modelled nor a common AWS error",
+                e.operation
+            ));
         }
     }
     wrong
@@ -156,11 +199,18 @@ pub fn check_exchanges(model: &Value, log: &[Exchange]) -> Vec<String> {
 /// The fake's log, checked; panics listing every misfit.
 pub fn assert_fits_model(fake: &FakeSageMaker) {
     let model = sagemaker_model();
-    assert_eq!(model["metadata"]["protocol"], "json", "SageMaker speaks awsJson");
+    assert_eq!(
+        model["metadata"]["protocol"], "json",
+        "SageMaker speaks awsJson"
+    );
     assert_eq!(model["metadata"]["jsonVersion"], "1.1");
     assert_eq!(model["metadata"]["targetPrefix"], "SageMaker");
     let log = fake.log();
     assert!(!log.is_empty(), "the fake saw no request");
     let wrong = check_exchanges(&model, &log);
-    assert!(wrong.is_empty(), "the fake SageMaker does not fit the service model:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "the fake SageMaker does not fit the service model:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 /// The AWS-owned public workforce (Amazon Mechanical Turk) of us-east-1.
-pub const PUBLIC_CROWD: &str = "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default";
+pub const PUBLIC_CROWD: &str =
+    "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default";
 
 /// One flow definition, as `CreateFlowDefinition` would have made it.
 #[derive(Debug, Clone)]
@@ -53,8 +54,9 @@ impl FakeFlow {
             output: output.to_string(),
             kms_key: None,
             managed_source: None,
-            workteam_arn: "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/reviewers"
-                .to_string(),
+            workteam_arn:
+                "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/reviewers"
+                    .to_string(),
             status: "Active".to_string(),
             failure_reason: None,
             created: 1_764_547_200.0,
@@ -176,7 +178,8 @@ pub struct FakeSageMaker {
 impl FakeSageMaker {
     /// Serve `flows` on a free loopback port.
     pub fn start(flows: Vec<FakeFlow>) -> FakeSageMaker {
-        Self::start_on("127.0.0.1:0", flows).expect("binding a loopback port for the fake SageMaker")
+        Self::start_on("127.0.0.1:0", flows)
+            .expect("binding a loopback port for the fake SageMaker")
     }
 
     /// Serve `flows` on `address`.
@@ -213,7 +216,10 @@ impl FakeSageMaker {
 
     /// How many calls of `operation` were made.
     pub fn calls(&self, operation: &str) -> usize {
-        self.log().iter().filter(|e| e.operation == operation).count()
+        self.log()
+            .iter()
+            .filter(|e| e.operation == operation)
+            .count()
     }
 }
 
@@ -253,7 +259,12 @@ fn answer(state: &mut State, operation: &str, request: &Value) -> (u16, Value) {
             if request.get("SortOrder").and_then(Value::as_str) == Some("Ascending") {
                 flows.reverse();
             }
-            let page: Vec<Value> = flows.iter().skip(start).take(size).map(|f| f.summary()).collect();
+            let page: Vec<Value> = flows
+                .iter()
+                .skip(start)
+                .take(size)
+                .map(|f| f.summary())
+                .collect();
             let mut body = json!({"FlowDefinitionSummaries": page});
             if start + size < flows.len() {
                 body["NextToken"] = json!(format!("page-{}", start + size));
@@ -261,7 +272,10 @@ fn answer(state: &mut State, operation: &str, request: &Value) -> (u16, Value) {
             (200, body)
         }
         "DescribeFlowDefinition" => {
-            let name = request.get("FlowDefinitionName").and_then(Value::as_str).unwrap_or_default();
+            let name = request
+                .get("FlowDefinitionName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match state.flows.get(name) {
                 Some(flow) => (200, flow.describe()),
                 None => error(
@@ -278,7 +292,9 @@ fn answer(state: &mut State, operation: &str, request: &Value) -> (u16, Value) {
 }
 
 fn serve(stream: TcpStream, shared: &Mutex<State>) {
-    let Ok(read_half) = stream.try_clone() else { return };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(read_half);
     let mut stream = stream;
     loop {
@@ -310,7 +326,10 @@ fn serve(stream: TcpStream, shared: &Mutex<State>) {
             return;
         }
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let operation = target.strip_prefix("SageMaker.").unwrap_or(&target).to_string();
+        let operation = target
+            .strip_prefix("SageMaker.")
+            .unwrap_or(&target)
+            .to_string();
         let (status, response) = match shared.lock() {
             Ok(mut state) => {
                 let (status, response) = answer(&mut state, &operation, &request);
