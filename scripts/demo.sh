@@ -3,7 +3,10 @@
 # realistically broken A2I setup in it (scripts/seed_demo.py), and run
 # `a2i-fix plan` on plans/kms-output.toml; then the apply story: `apply --yes`,
 # `plan` again (no changes), `rollback` of the apply's journal, and a last
-# `plan` showing the changes are back. Nothing touches a real AWS account:
+# `plan` showing the changes are back; then discovery: flow definitions are
+# served by the tests' fake SageMaker (`cargo run --example fake_sagemaker`,
+# moto has none), and `discover` writes the a2i.toml that `plan` then reads.
+# Nothing touches a real AWS account:
 # every AWS_* variable is replaced, and your ~/.aws files are not read.
 #
 #   scripts/demo.sh              # the whole story
@@ -18,7 +21,12 @@ python="$root/.venv/bin/python"
 
 work="$(mktemp -d)"
 moto_pid=""
+fake_pid=""
 cleanup() {
+    if [ -n "$fake_pid" ]; then
+        kill "$fake_pid" 2>/dev/null || true
+        wait "$fake_pid" 2>/dev/null || true
+    fi
     if [ -n "$moto_pid" ]; then
         kill "$moto_pid" 2>/dev/null || true
         wait "$moto_pid" 2>/dev/null || true
@@ -91,3 +99,54 @@ if [ "$status" -ne 2 ]; then
     echo "error: after rollback the plan should show changes again (exit 2), it exited $status" >&2
     exit 1
 fi
+
+# --- discover: from nothing to a plan ---
+echo >&2
+echo "==> seeding three flow definitions in the fake SageMaker, and one human-loop result in moto's S3" >&2
+cat >"$work/flows.json" <<JSON
+[
+  {"name": "invoice-review", "role_arn": "arn:aws:iam::123456789012:role/A2IFlowRole",
+   "output": "s3://acme-a2i-output/textract", "managed_source": "AWS/Textract/AnalyzeDocument/Forms/V1"},
+  {"name": "claims-review", "role_arn": "arn:aws:iam::123456789012:role/A2IFlowRole",
+   "output": "s3://acme-a2i-output/claims", "kms_key": "alias/a2i-output"},
+  {"name": "sentiment-review", "role_arn": "arn:aws:iam::123456789012:role/A2IFlowRole",
+   "output": "s3://acme-a2i-output/sentiment",
+   "workteam_arn": "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default",
+   "status": "Failed",
+   "failure_reason": "Unable to assume role arn:aws:iam::123456789012:role/A2IFlowRole"}
+]
+JSON
+cargo build -q --example fake_sagemaker
+"${CARGO_TARGET_DIR:-$root/target}/debug/examples/fake_sagemaker" "$work/flows.json" >"$work/fake.out" 2>"$work/fake.log" &
+fake_pid=$!
+for _ in $(seq 1 100); do
+    if [ -s "$work/fake.out" ]; then break; fi
+    sleep 0.1
+done
+AWS_ENDPOINT_URL_SAGEMAKER="$(head -n 1 "$work/fake.out")"
+if [ -z "$AWS_ENDPOINT_URL_SAGEMAKER" ]; then
+    echo "error: the fake SageMaker did not start; its log:" >&2
+    cat "$work/fake.log" >&2
+    exit 1
+fi
+export AWS_ENDPOINT_URL_SAGEMAKER
+"$python" - <<'PY'
+import json, os, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+s3.put_object(
+    Bucket="acme-a2i-output",
+    Key="textract/invoice-review/2026/12/01/09/15/42/loop-1/output.json",
+    Body=json.dumps({"inputContent": {"aiServiceRequest": {"document": {"s3Object": {"bucket": "acme-a2i-input", "name": "invoice.png"}}}}}),
+)
+PY
+
+echo >&2
+echo "==> a2i-fix discover --sample-output --input-bucket claims-review=acme-a2i-input --out \$TMP/a2i.toml" >&2
+a2i_fix discover --sample-output --input-bucket claims-review=acme-a2i-input --out "$work/a2i.toml"
+echo >&2
+echo "==> cat \$TMP/a2i.toml" >&2
+cat "$work/a2i.toml"
+echo >&2
+echo "==> a2i-fix plan --spec \$TMP/a2i.toml   (resource lines and summary only)" >&2
+a2i_fix plan --spec "$work/a2i.toml" >"$work/plan-discovered.txt"
+grep -E '^(  [-+~] |Plan: )' "$work/plan-discovered.txt" || true

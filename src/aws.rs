@@ -18,7 +18,8 @@
 //!   defaults), a2i-fix uses its own, built for IAM's low per-account rate
 //!   limits: IAM in adaptive mode (client-side rate limiting once throttled)
 //!   with [`IAM_MAX_ATTEMPTS`] attempts and backoff up to 20 s; S3, KMS and
-//!   STS in standard mode with [`OTHER_MAX_ATTEMPTS`] attempts.
+//!   STS (and SageMaker, read by `discover`) in standard mode with
+//!   [`OTHER_MAX_ATTEMPTS`] attempts.
 //! - **Retry partitions.** Each [`connect`] gets retry partitions of its own,
 //!   one per service, so the retry budget and rate limiter one connection
 //!   (one account) drains never slows another in the same process.
@@ -168,6 +169,10 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
     pub sts: aws_sdk_sts::Client,
+    /// SageMaker's control plane, for `discover` (flow definitions). Its
+    /// endpoint follows `AWS_ENDPOINT_URL_SAGEMAKER` when set.
+    #[cfg(feature = "discover")]
+    pub sagemaker: aws_sdk_sagemaker::Client,
     pub region: String,
     pub counter: ApiCounter,
     /// Reads in flight per service (see [`Concurrency`]).
@@ -396,8 +401,14 @@ async fn build(
         .interceptor(interceptor.clone())
         .build();
     let sts_config = aws_sdk_sts::config::Builder::from(&config)
-        .retry_config(retries.other)
+        .retry_config(retries.other.clone())
         .retry_partition(part("sts"))
+        .interceptor(interceptor.clone())
+        .build();
+    #[cfg(feature = "discover")]
+    let sagemaker_config = aws_sdk_sagemaker::config::Builder::from(&config)
+        .retry_config(retries.other)
+        .retry_partition(part("sagemaker"))
         .interceptor(interceptor)
         .build();
     let region = config
@@ -409,6 +420,8 @@ async fn build(
         s3: aws_sdk_s3::Client::from_conf(s3_config),
         kms: aws_sdk_kms::Client::from_conf(kms_config),
         sts: aws_sdk_sts::Client::from_conf(sts_config),
+        #[cfg(feature = "discover")]
+        sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker_config),
         region,
         counter,
         concurrency: options.concurrency.unwrap_or_default(),

@@ -20,6 +20,8 @@
 pub mod apply;
 pub mod aws;
 pub mod commands;
+#[cfg(feature = "discover")]
+pub mod discover;
 pub mod export;
 pub mod journal;
 pub mod model;

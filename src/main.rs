@@ -136,6 +136,9 @@ enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), made from the same definitions as `--help`.
     Man,
+    /// Read the account's flow definitions and write them as a spec file.
+    #[cfg(feature = "discover")]
+    Discover(DiscoverArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -163,6 +166,39 @@ struct CompletionsArgs {
     /// The shell to complete in.
     #[arg(value_enum)]
     shell: clap_complete::Shell,
+}
+
+#[cfg(feature = "discover")]
+#[derive(Debug, Args)]
+struct DiscoverFlags {
+    /// Read up to 3 recent human-loop results of each flow definition (they
+    /// hold task data) to find its input buckets, without asking.
+    #[arg(long)]
+    sample_output: bool,
+    /// An input bucket of a flow definition (repeat for more).
+    #[arg(long, value_name = "FLOW=BUCKET")]
+    input_bucket: Vec<String>,
+}
+
+#[cfg(feature = "discover")]
+impl DiscoverFlags {
+    fn to_flags(&self) -> commands::DiscoverFlags {
+        commands::DiscoverFlags {
+            sample_output: self.sample_output,
+            input_buckets: self.input_bucket.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "discover")]
+#[derive(Debug, Args)]
+struct DiscoverArgs {
+    /// The spec file to write; an existing one is merged into, keeping its
+    /// other entries and comments. `-` prints it instead.
+    #[arg(long, default_value = "a2i.toml")]
+    out: PathBuf,
+    #[command(flatten)]
+    flags: DiscoverFlags,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +288,15 @@ struct PlanArgs {
     /// Also save the plan to FILE, for a later `apply FILE`.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Plan from the account's flow definitions, read now (as `discover`
+    /// would write them, merged with `--spec` when it exists), writing no
+    /// spec file.
+    #[cfg(feature = "discover")]
+    #[arg(long)]
+    discover: bool,
+    #[cfg(feature = "discover")]
+    #[command(flatten)]
+    discover_flags: DiscoverFlags,
 }
 
 fn main() -> ExitCode {
@@ -409,7 +454,27 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 detailed_exitcode: args.detailed_exitcode,
                 out: args.out.clone(),
             };
+            #[cfg(feature = "discover")]
+            if args.discover {
+                let flags = args.discover_flags.to_flags();
+                return commands::plan_discovered(&connection, &options, &flags, &mut console)
+                    .await;
+            } else if args.discover_flags.sample_output
+                || !args.discover_flags.input_bucket.is_empty()
+            {
+                return Err(anyhow::anyhow!(
+                    "`--sample-output` and `--input-bucket` go with `--discover` (or the `discover` command): add `--discover`, or list the buckets in the spec's `input_buckets`"
+                ));
+            }
             commands::plan(&connection, &options, &mut console).await
+        }
+        #[cfg(feature = "discover")]
+        Command::Discover(args) => {
+            let command = commands::DiscoverCommand {
+                out: args.out.clone(),
+                flags: args.flags.to_flags(),
+            };
+            commands::discover(&connection, &command, &mut console).await
         }
         Command::Show(args) => commands::show_as(
             &args.plan_file,

@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | [`validate`] | the spec | nothing |
 //! | [`plan`] | the spec, the account | nothing (`--out` saves the plan to a file) |
+//! | [`plan_discovered`] | the flow definitions (and the spec, if any, for its callers), the account | nothing |
+//! | [`discover()`] | the flow definitions (and recent results, when allowed) | nothing (writes `a2i.toml`) |
 //! | [`show`] | a saved plan | nothing |
 //! | [`apply`] | the spec or a saved plan, the account | the plan's changes, after confirmation |
 //! | [`rollback`] | a journal, the account | the journal's writes undone, after confirmation |
@@ -23,10 +25,14 @@ use crate::render::{self, Format, Locate, TextOptions};
 use crate::{apply, export as iac, requirements, saved, spec, state};
 
 mod anchors;
+#[cfg(feature = "discover")]
+mod discover;
 mod lock;
 mod progress;
 
 pub use anchors::{SpecAnchors, spec_uri};
+#[cfg(feature = "discover")]
+pub use discover::{DiscoverCommand, DiscoverFlags, discover};
 
 pub use lock::LOCK_FILE_NAME;
 
@@ -177,17 +183,55 @@ pub async fn plan(
     options: &PlanOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
+    warn_unknown_inputs_in(&options.spec, console)?;
     let (_, spec, plan) = compute_plan(connection, &options.spec, console.spinner).await?;
     let anchors = SpecAnchors::new(&spec, &options.spec);
+    finish_plan(&plan, options, Some(&anchors), console)
+}
+
+#[cfg(feature = "discover")]
+/// `plan --discover`: discover the flow definitions in memory (keeping the
+/// callers and previews of `options.spec` when that file exists), and plan
+/// from that, writing no spec file.
+pub async fn plan_discovered(
+    connection: &Connection,
+    options: &PlanOptions,
+    flags: &DiscoverFlags,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
+    let clients = connection.connect().await?;
+    let merge_into = options.spec.is_file().then_some(options.spec.as_path());
+    let found = discover::discover_spec(&clients, flags, merge_into, console).await?;
+    let name = "discovered flow definitions";
+    let spec = spec::parse(&found.text, name)
+        .map_err(|e| anyhow::anyhow!("the discovered flow definitions do not make a valid spec ({e}): run `a2i-fix discover --out FILE` and fix the entry it names"))?;
+    discover::report(&found, None, console.err)?;
+    discover::warn_unknown_inputs(&found.text, name, console.err)?;
+    let (_, plan) = plan_spec(&clients, &spec, console.spinner).await?;
+    // No spec file holds these entries: SARIF results point at line 1.
+    finish_plan(&plan, options, None, console)
+}
+
+/// Print the plan, save it, and decide the outcome: the tail of `plan`.
+fn finish_plan(
+    plan: &Plan,
+    options: &PlanOptions,
+    anchors: Option<&SpecAnchors>,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Outcome> {
     // The outcome is decided by the plan, not by whether its reader kept
     // the pipe open: `plan --detailed-exitcode | head` still exits 2.
-    if let Err(e) = print_plan(&plan, options.format, Some(&anchors), console)
-        && !is_broken_pipe(&e)
+    if let Err(e) = print_plan(
+        plan,
+        options.format,
+        anchors.map(|a| a as &dyn Locate),
+        console,
+    ) && !is_broken_pipe(&e)
     {
         return Err(e);
     }
     if let Some(out) = &options.out {
-        saved::write_saved_plan(out, &plan)?;
+        saved::write_saved_plan(out, plan)?;
         writeln!(
             console.err,
             "Saved the plan to `{}`. To perform exactly these actions, run: a2i-fix apply {}",
@@ -264,6 +308,7 @@ pub async fn apply(
             (clients, None, plan)
         }
         None => {
+            warn_unknown_inputs_in(&command.spec, console)?;
             let (clients, spec, plan) =
                 compute_plan(connection, &command.spec, console.spinner).await?;
             (clients, spec.bound_account(), plan)
@@ -450,13 +495,8 @@ async fn read_and_plan(
     spinner: bool,
 ) -> anyhow::Result<(Clients, spec::Spec, state::AccountState, Plan)> {
     let spec = spec::load(spec_path)?;
-    let needs = requirements::derive(&spec);
     let clients = connection.connect().await?;
-    let spinner = Spinner::start("reading IAM, S3 and KMS state", spinner);
-    let state = state::read_state(&clients, &needs).await;
-    spinner.stop();
-    let state = state.context("failed to read the account's current state")?;
-    let plan = plan::build_plan(&needs, &state, &spec.hash)?;
+    let (state, plan) = plan_spec(&clients, &spec, spinner).await?;
     Ok((clients, spec, state, plan))
 }
 
@@ -591,4 +631,32 @@ pub async fn export(
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Read what `spec` needs from the account and build the plan.
+async fn plan_spec(
+    clients: &Clients,
+    spec: &spec::Spec,
+    spinner: bool,
+) -> anyhow::Result<(state::AccountState, Plan)> {
+    let needs = requirements::derive(spec);
+    let spinner = Spinner::start("reading IAM, S3 and KMS state", spinner);
+    let state = state::read_state(clients, &needs).await;
+    spinner.stop();
+    let state = state.context("failed to read the account's current state")?;
+    let plan = plan::build_plan(&needs, &state, &spec.hash)?;
+    Ok((state, plan))
+}
+
+/// Warn about flow definitions of the spec file whose input buckets are
+/// marked unknown (a file `discover` wrote); a file that cannot be read is
+/// left to the spec loader to report.
+fn warn_unknown_inputs_in(spec_path: &Path, console: &mut Console<'_>) -> anyhow::Result<()> {
+    #[cfg(feature = "discover")]
+    if let Ok(text) = std::fs::read_to_string(spec_path) {
+        discover::warn_unknown_inputs(&text, &spec_path.display().to_string(), console.err)?;
+    }
+    #[cfg(not(feature = "discover"))]
+    let _ = (spec_path, console);
+    Ok(())
 }

@@ -18,6 +18,8 @@ mod cli_apply;
 mod cli_errors;
 mod cli_resilience;
 mod commands;
+#[cfg(feature = "discover")]
+mod discover;
 mod export_terraform;
 mod faults;
 mod iac_ownership;

@@ -16,6 +16,7 @@ pub mod account;
 pub mod apply;
 pub mod cli;
 pub mod fake_kms;
+pub mod fake_sagemaker;
 pub mod fault_proxy;
 pub mod losing_proxy;
 pub mod moto;
