@@ -22,17 +22,19 @@ use anyhow::Context;
 use crate::aws::{self, AwsOptions, Clients};
 use crate::plan::{self, Plan};
 use crate::render::{self, Format, Locate, TextOptions};
-use crate::{apply, export as iac, requirements, saved, spec, state};
+use crate::{apply, requirements, saved, spec, state};
 
 mod anchors;
 #[cfg(feature = "discover")]
 mod discover;
+mod export;
 mod lock;
 mod progress;
 
 pub use anchors::{SpecAnchors, spec_uri};
 #[cfg(feature = "discover")]
 pub use discover::{DiscoverCommand, DiscoverFlags, discover};
+pub use export::{EXPORT_FILE_NAME, ExportFormat, ExportOptions, export};
 
 pub use lock::LOCK_FILE_NAME;
 
@@ -489,7 +491,7 @@ pub async fn compute_plan(
 }
 
 /// [`compute_plan`], keeping the state read as well.
-async fn read_and_plan(
+pub(super) async fn read_and_plan(
     connection: &Connection,
     spec_path: &Path,
     spinner: bool,
@@ -498,139 +500,6 @@ async fn read_and_plan(
     let clients = connection.connect().await?;
     let (state, plan) = plan_spec(&clients, &spec, spinner).await?;
     Ok((clients, spec, state, plan))
-}
-
-/// The infrastructure-as-code formats `export` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    Terraform,
-}
-
-/// `export` options.
-#[derive(Debug, Clone)]
-pub struct ExportOptions {
-    /// A plan saved with `plan --out`; without it the plan is computed
-    /// from `spec`.
-    pub plan_file: Option<PathBuf>,
-    pub spec: PathBuf,
-    pub format: ExportFormat,
-    /// Write `a2i-fix.tf` into this directory (created if missing) instead
-    /// of printing the configuration.
-    pub out: Option<PathBuf>,
-}
-
-/// The file `export --out DIR` writes.
-pub const EXPORT_FILE_NAME: &str = "a2i-fix.tf";
-
-/// `export [PLANFILE]`: read the account and build the plan (or load a
-/// saved one), and write its changes as infrastructure as code (nothing is
-/// written to AWS).
-pub async fn export(
-    connection: &Connection,
-    options: &ExportOptions,
-    console: &mut Console<'_>,
-) -> anyhow::Result<Outcome> {
-    let (plan, roles) = match &options.plan_file {
-        // A saved plan is exported exactly as saved; only the attributes of
-        // the roles whose trust policy it changes are read now (GetRole).
-        Some(file) => {
-            let plan = saved::load_saved_plan(file)?;
-            let clients = connection.connect().await?;
-            let identity = apply::identify(&clients).await?;
-            saved::check_account(&plan, &identity.account_id, &clients.region)?;
-            let names: Vec<&str> = plan
-                .changes
-                .iter()
-                .filter_map(|c| match &c.target {
-                    crate::model::Target::TrustPolicy { role } => Some(role.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let roles = state::role_attributes(&clients, names)
-                .await
-                .context("failed to read the roles the saved plan changes")?;
-            (plan, roles)
-        }
-        None => {
-            let (_, _, state, plan) =
-                read_and_plan(connection, &options.spec, console.spinner).await?;
-            let roles = state
-                .roles
-                .iter()
-                .filter_map(|(name, role)| {
-                    let role = role.as_ref()?;
-                    Some((
-                        name.clone(),
-                        state::RoleAttributes {
-                            path: role.path.clone(),
-                            description: role.description.clone(),
-                            max_session_duration: role.max_session_duration,
-                            permissions_boundary: role.permissions_boundary.clone(),
-                            tags: role.tags.clone(),
-                        },
-                    ))
-                })
-                .collect();
-            (plan, roles)
-        }
-    };
-    if plan.changes.is_empty() {
-        writeln!(
-            console.err,
-            "No changes: A2I's permissions need nothing a2i-fix can write, so there is nothing to export."
-        )?;
-        return Ok(Outcome::Success);
-    }
-    let context = iac::ExportContext {
-        roles: roles
-            .into_iter()
-            .map(|(name, r)| {
-                let facts = iac::RoleFacts {
-                    path: r.path,
-                    description: r.description,
-                    max_session_duration: r.max_session_duration,
-                    permissions_boundary: r.permissions_boundary,
-                    tags: r.tags,
-                };
-                (name, facts)
-            })
-            .collect(),
-    };
-    let text = match options.format {
-        ExportFormat::Terraform => iac::terraform(&plan, &context)?,
-    };
-    let imports = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == crate::model::Action::Update)
-        .count();
-    match &options.out {
-        None => {
-            console.out.write_all(text.as_bytes())?;
-            console.out.flush()?;
-        }
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create directory `{}`", dir.display()))?;
-            let file = dir.join(EXPORT_FILE_NAME);
-            // Written whole or not at all: a temp file in the same
-            // directory, renamed over the old one.
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot write into `{}`", dir.display()))?;
-            tmp.write_all(text.as_bytes())
-                .and_then(|()| tmp.as_file().sync_all())
-                .with_context(|| format!("cannot write `{}`", file.display()))?;
-            tmp.persist(&file)
-                .with_context(|| format!("cannot write `{}`", file.display()))?;
-            writeln!(
-                console.err,
-                "Wrote {} resource(s) ({imports} to import) to `{}`. Review it, add it to your configuration, and run `terraform plan`: it shows the imports and A2I's additions only.",
-                plan.changes.len(),
-                file.display()
-            )?;
-        }
-    }
-    Ok(Outcome::Success)
 }
 
 /// Read what `spec` needs from the account and build the plan.
