@@ -173,12 +173,18 @@ pub struct Clients {
     /// endpoint follows `AWS_ENDPOINT_URL_SAGEMAKER` when set.
     #[cfg(feature = "discover")]
     pub sagemaker: aws_sdk_sagemaker::Client,
+    /// AWS Organizations (`accounts --from-organization`); its one endpoint
+    /// is in `us-east-1`, whatever the region of the other clients.
+    pub organizations: aws_sdk_organizations::Client,
     pub region: String,
     pub counter: ApiCounter,
     /// Reads in flight per service (see [`Concurrency`]).
     pub concurrency: Concurrency,
     /// Client-side pacing of IAM calls (see [`Pace`]).
     pub iam_pace: Pace,
+    /// The credentials the clients sign with: the base of a role assumed
+    /// from them ([`assume_role`]).
+    pub credentials: SharedCredentialsProvider,
 }
 
 /// Build the clients. Fails fast, with a message on how to configure
@@ -224,7 +230,7 @@ pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
     // these credentials first (no second SSO or MFA prompt), and the chain
     // again only once they expire during a long apply.
     let provider = ResolvedOnce {
-        chain,
+        provider: chain,
         first: Mutex::new(Some(first)),
     };
     build(options, region, SharedCredentialsProvider::new(provider)).await
@@ -253,15 +259,15 @@ fn credential_source(options: &AwsOptions) -> String {
 }
 
 /// The credentials resolved at connect time, handed out once, then the
-/// chain itself (the SDK's identity cache asks again only when they
+/// provider itself (the SDK's identity cache asks again only when they
 /// expire).
 #[derive(Debug)]
-struct ResolvedOnce {
-    chain: aws_config::default_provider::credentials::DefaultCredentialsChain,
+struct ResolvedOnce<P> {
+    provider: P,
     first: Mutex<Option<aws_sdk_s3::config::Credentials>>,
 }
 
-impl ProvideCredentials for ResolvedOnce {
+impl<P: ProvideCredentials> ProvideCredentials for ResolvedOnce<P> {
     fn provide_credentials<'a>(
         &'a self,
     ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
@@ -273,7 +279,7 @@ impl ProvideCredentials for ResolvedOnce {
             Some(credentials) => {
                 aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
             }
-            None => self.chain.provide_credentials(),
+            None => self.provider.provide_credentials(),
         }
     }
 }
@@ -363,10 +369,7 @@ async fn build(
     region: Region,
     credentials: SharedCredentialsProvider,
 ) -> anyhow::Result<Clients> {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
-        .operation_timeout(options.operation_timeout.unwrap_or(OPERATION_TIMEOUT))
-        .build();
+    let timeouts = timeouts(options);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
         .credentials_provider(credentials)
@@ -405,6 +408,12 @@ async fn build(
         .retry_partition(part("sts"))
         .interceptor(interceptor.clone())
         .build();
+    let organizations_config = aws_sdk_organizations::config::Builder::from(&config)
+        .region(Region::from_static("us-east-1"))
+        .retry_config(retries.other.clone())
+        .retry_partition(part("organizations"))
+        .interceptor(interceptor.clone())
+        .build();
     #[cfg(feature = "discover")]
     let sagemaker_config = aws_sdk_sagemaker::config::Builder::from(&config)
         .retry_config(retries.other)
@@ -422,11 +431,86 @@ async fn build(
         sts: aws_sdk_sts::Client::from_conf(sts_config),
         #[cfg(feature = "discover")]
         sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker_config),
+        organizations: aws_sdk_organizations::Client::from_conf(organizations_config),
         region,
         counter,
         concurrency: options.concurrency.unwrap_or_default(),
         iam_pace: Pace::per_second(options.iam_rate.unwrap_or(IAM_RATE)),
+        credentials: config
+            .credentials_provider()
+            .context("no AWS credentials configured")?,
     })
+}
+
+/// A role to assume in another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+}
+
+/// The session name a2i-fix's assumed-role sessions carry, so that
+/// CloudTrail shows who made the calls.
+pub const SESSION_NAME: &str = "a2i-fix";
+
+/// Clients for `role`, assumed with the credentials of `base` (through STS
+/// at `options`' endpoint, in `options`' region or `base`'s). The role is
+/// assumed here, once: a denial, a missing role or a wrong external id is
+/// an error now, naming the role, before any other call. The session is
+/// renewed through the same provider when it expires during a long run.
+pub async fn assume_role(
+    base: &Clients,
+    options: &AwsOptions,
+    role: &AssumeRole,
+) -> anyhow::Result<Clients> {
+    let region = Region::new(options.region.clone().unwrap_or(base.region.clone()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .credentials_provider(base.credentials.clone())
+        .timeout_config(timeouts(options))
+        .retry_config(RetryConfig::standard().with_max_attempts(OTHER_MAX_ATTEMPTS));
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+        .session_name(SESSION_NAME)
+        .configure(&config);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.build().await;
+    let first = provider.provide_credentials().await.map_err(|e| {
+        anyhow!(
+            "cannot assume role `{}`: {}: check that the role exists, that its trust policy lets your credentials assume it{}, and that they may call sts:AssumeRole",
+            role.role_arn,
+            aws_sdk_sts::error::DisplayErrorContext(&e),
+            if role.external_id.is_some() {
+                " with this external id"
+            } else {
+                ""
+            }
+        )
+    })?;
+    let provider = ResolvedOnce {
+        provider,
+        first: Mutex::new(Some(first)),
+    };
+    let options = AwsOptions {
+        region: Some(region.to_string()),
+        // The profile gave the base credentials; its settings must not
+        // replace the assumed ones.
+        profile: None,
+        ..options.clone()
+    };
+    build(&options, region, SharedCredentialsProvider::new(provider)).await
+}
+
+fn timeouts(options: &AwsOptions) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
+        .operation_timeout(options.operation_timeout.unwrap_or(OPERATION_TIMEOUT))
+        .build()
 }
 
 /// The retry settings of each client.

@@ -139,6 +139,40 @@ enum Command {
     /// Read the account's flow definitions and write them as a spec file.
     #[cfg(feature = "discover")]
     Discover(DiscoverArgs),
+    /// Write an accounts file from AWS Organizations, for review.
+    Accounts(OrganizationArgs),
+}
+
+#[derive(Debug, Args)]
+struct OrganizationArgs {
+    /// List the organization's active accounts (ListAccounts; run with
+    /// credentials of the management account or a delegated administrator).
+    #[arg(long, required = true)]
+    from_organization: bool,
+    /// The role a2i-fix assumes in each account (a name: the ARN is made
+    /// per account).
+    #[arg(long, value_name = "NAME")]
+    role: String,
+    /// The external id the role's trust policy asks for, if any.
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+    /// The regions to check in every account (repeat, or separate with commas).
+    #[arg(
+        long = "regions",
+        value_name = "REGION",
+        value_delimiter = ',',
+        required = true
+    )]
+    regions: Vec<String>,
+    /// The spec file every account starts with (relative to the accounts file).
+    #[arg(long = "account-spec", value_name = "FILE", default_value = "a2i.toml")]
+    account_spec: String,
+    /// The accounts file to write; `-` prints it.
+    #[arg(long, value_name = "FILE", default_value = "accounts.toml")]
+    out: PathBuf,
+    /// Replace the file when it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -201,6 +235,35 @@ struct DiscoverArgs {
     flags: DiscoverFlags,
 }
 
+/// Many accounts in one run.
+#[derive(Debug, Args)]
+struct AccountsArgs {
+    /// An accounts file (see README "Many accounts"): plan or apply every
+    /// account and region it lists, instead of one account from `--spec`.
+    #[arg(long, value_name = "FILE", conflicts_with = "spec")]
+    accounts: Option<PathBuf>,
+    /// Only the accounts with this name or tag (repeat for more).
+    #[arg(long, value_name = "NAME|TAG", requires = "accounts")]
+    only: Vec<String>,
+    /// How many accounts and regions are worked on at once.
+    #[arg(long, value_name = "N", requires = "accounts", env = "A2I_FIX_ACCOUNT_CONCURRENCY",
+          value_parser = clap::value_parser!(u16).range(1..=256),
+          default_value_t = a2i_fix::commands::accounts::ACCOUNT_CONCURRENCY as u16)]
+    account_concurrency: u16,
+}
+
+impl AccountsArgs {
+    fn options(&self) -> Option<commands::accounts::AccountsOptions> {
+        self.accounts
+            .as_ref()
+            .map(|file| commands::accounts::AccountsOptions {
+                file: file.clone(),
+                only: self.only.clone(),
+                concurrency: usize::from(self.account_concurrency),
+            })
+    }
+}
+
 #[derive(Debug, Args)]
 struct WriteArgs {
     /// Do not ask for confirmation (for pipelines).
@@ -225,10 +288,14 @@ struct WriteArgs {
 
 #[derive(Debug, Args)]
 struct ApplyArgs {
-    /// A plan saved with `plan --out`; without it the plan is computed from the spec.
+    /// A plan saved with `plan --out` (with `--accounts`: the directory
+    /// `plan --accounts --out DIR` wrote); without it the plan is computed
+    /// from the spec.
     plan_file: Option<PathBuf>,
     #[command(flatten)]
     spec: SpecArg,
+    #[command(flatten)]
+    accounts: AccountsArgs,
     #[command(flatten)]
     write: WriteArgs,
 }
@@ -250,8 +317,13 @@ struct ShowArgs {
 
 #[derive(Debug, Args)]
 struct RollbackArgs {
-    /// The journal an apply wrote (in `.a2i-fix/` by default).
+    /// The journal an apply wrote (in `.a2i-fix/` by default); with
+    /// `--accounts`, also the run directory of a many-account apply
+    /// (`.a2i-fix/runs/...`).
     journal: PathBuf,
+    /// The accounts file that says how to reach the journal's account(s).
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
     /// Roll back even when a newer apply's writes to the same resources are
     /// still in effect (they are undone too). Without it such a rollback is
     /// refused, naming the newer journal.
@@ -285,9 +357,13 @@ struct PlanArgs {
     /// change can meet (the plan's warnings), 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Also save the plan to FILE, for a later `apply FILE`.
+    /// Also save the plan to FILE, for a later `apply FILE` (with
+    /// `--accounts`: one plan per account and region in the directory FILE,
+    /// for a later `apply FILE --accounts ...`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    accounts: AccountsArgs,
     /// Plan from the account's flow definitions, read now (as `discover`
     /// would write them, merged with `--spec` when it exists), writing no
     /// spec file.
@@ -448,6 +524,23 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Validate(args) => commands::validate(&args.spec, &mut console),
         Command::Plan(args) => {
+            if let Some(accounts) = args.accounts.options() {
+                #[cfg(feature = "discover")]
+                if args.discover {
+                    return Err(anyhow::anyhow!(
+                        "`--discover` plans one account: with `--accounts`, write `discover = true` for the accounts to discover in the accounts file"
+                    ));
+                }
+                return commands::accounts::plan(
+                    &connection,
+                    &accounts,
+                    format_of(args.json, args.format),
+                    args.detailed_exitcode,
+                    args.out.as_deref(),
+                    &mut console,
+                )
+                .await;
+            }
             let options = commands::PlanOptions {
                 spec: args.spec.spec.clone(),
                 format: format_of(args.json, args.format),
@@ -494,6 +587,22 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::export(&connection, &options, &mut console).await
         }
         Command::Apply(args) => {
+            if let Some(accounts) = args.accounts.options() {
+                return commands::accounts::apply(
+                    &connection,
+                    &accounts,
+                    args.plan_file.as_deref(),
+                    &write_options(&args.write),
+                    &mut console,
+                )
+                .await;
+            }
+            if let Some(dir) = args.plan_file.as_deref().filter(|p| p.is_dir()) {
+                return Err(anyhow::anyhow!(
+                    "`{}` is a directory: a directory of saved plans (`plan --accounts ... --out DIR`) is applied with `--accounts FILE`",
+                    dir.display()
+                ));
+            }
             let command = commands::ApplyCommand {
                 plan_file: args.plan_file.clone(),
                 spec: args.spec.spec.clone(),
@@ -502,16 +611,43 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::apply(&connection, &command, &mut console).await
         }
         Command::Rollback(args) => {
-            commands::rollback(
-                &connection,
-                &args.journal,
-                &commands::WriteOptions {
-                    force: args.force,
-                    ..write_options(&args.write)
-                },
-                &mut console,
-            )
-            .await
+            let write = commands::WriteOptions {
+                force: args.force,
+                ..write_options(&args.write)
+            };
+            if let Some(file) = &args.accounts {
+                let accounts = commands::accounts::AccountsOptions {
+                    file: file.clone(),
+                    only: Vec::new(),
+                    concurrency: commands::accounts::ACCOUNT_CONCURRENCY,
+                };
+                return commands::accounts::rollback(
+                    &connection,
+                    &accounts,
+                    &args.journal,
+                    &write,
+                    &mut console,
+                )
+                .await;
+            }
+            if args.journal.is_dir() {
+                return Err(anyhow::anyhow!(
+                    "`{}` is a directory: the run directory of a many-account apply is rolled back with `--accounts FILE`; otherwise give one journal file",
+                    args.journal.display()
+                ));
+            }
+            commands::rollback(&connection, &args.journal, &write, &mut console).await
+        }
+        Command::Accounts(args) => {
+            let command = commands::accounts::FromOrganization {
+                role: args.role.clone(),
+                external_id: args.external_id.clone(),
+                regions: args.regions.clone(),
+                spec: args.account_spec.clone(),
+                out: args.out.clone(),
+                force: args.force,
+            };
+            commands::accounts::from_organization(&connection, &command, &mut console).await
         }
         // Handled in `main`, before the runtime starts.
         Command::Completions(_) | Command::Man => Ok(Outcome::Success),
