@@ -134,7 +134,9 @@ pub enum AccountsError {
     },
     #[error("accounts file `{file}` lists no account: add an [[account]] table per account")]
     Empty { file: String },
-    #[error("`--only {value}` names no account and no tag of `{file}`: its accounts are {names}; its tags are {tags}")]
+    #[error(
+        "`--only {value}` names no account and no tag of `{file}`: its accounts are {names}; its tags are {tags}"
+    )]
     UnknownSelection {
         value: String,
         file: String,
@@ -352,14 +354,17 @@ fn resolve(raw: RawAccount, defaults: &RawDefaults, base: &Path) -> Result<Accou
         return Err("give `spec` or `discover = true`, not both".into());
     }
     let no_spec = || {
-        "no spec: give `spec = \"a2i.toml\"` or `discover = true`, here or in [defaults]".to_string()
+        "no spec: give `spec = \"a2i.toml\"` or `discover = true`, here or in [defaults]"
+            .to_string()
     };
     let spec = match (raw.spec, raw.discover) {
         (Some(spec), _) => SpecSource::File(base.join(spec)),
         (None, Some(true)) => SpecSource::Discover,
         // `discover = false` turns the defaults' discovery off: a spec file
         // from the defaults, or an error.
-        (None, Some(false)) => SpecSource::File(base.join(defaults.spec.as_ref().ok_or_else(no_spec)?)),
+        (None, Some(false)) => {
+            SpecSource::File(base.join(defaults.spec.as_ref().ok_or_else(no_spec)?))
+        }
         (None, None) => match (&defaults.spec, defaults.discover) {
             (Some(spec), _) => SpecSource::File(base.join(spec)),
             (None, Some(true)) => SpecSource::Discover,

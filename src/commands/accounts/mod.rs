@@ -75,13 +75,19 @@ impl<'a> Reach<'a> {
     }
 
     /// Clients for `account` in `region`, checked to reach that account.
-    async fn clients(&self, account: &Account, region: &str) -> anyhow::Result<(Clients, Identity)> {
+    async fn clients(
+        &self,
+        account: &Account,
+        region: &str,
+    ) -> anyhow::Result<(Clients, Identity)> {
         let options = AwsOptions {
             region: Some(region.to_string()),
             ..self.connection.aws.clone()
         };
         let clients = match &account.access {
-            Access::AssumeRole(role) => aws::assume_role(self.base().await?, &options, role).await?,
+            Access::AssumeRole(role) => {
+                aws::assume_role(self.base().await?, &options, role).await?
+            }
             Access::Profile(profile) => aws::connect(&AwsOptions {
                 profile: Some(profile.clone()),
                 ..options
@@ -278,9 +284,8 @@ pub async fn apply(
     if confirmation == Some(apply::Confirmation::Ask) {
         writeln!(console.out)?;
         console.out.flush()?;
-        let question = format!(
-            "Do you want to perform these actions in {pending} account(s) and region(s)?"
-        );
+        let question =
+            format!("Do you want to perform these actions in {pending} account(s) and region(s)?");
         if !apply::confirm(&question)? {
             let _ = writeln!(console.out, "Apply cancelled. Nothing was written.");
             return Ok(Outcome::Cancelled);
@@ -389,8 +394,7 @@ async fn load_saved(
     Ok(futures::stream::iter(loaded)
         .map(|(target, plan, path)| async move {
             let planned = async {
-                let (clients, identity) =
-                    reach.clients(&target.account, &target.region).await?;
+                let (clients, identity) = reach.clients(&target.account, &target.region).await?;
                 saved::check_account(&plan, &identity.account_id, &clients.region)?;
                 Ok(Planned {
                     clients,

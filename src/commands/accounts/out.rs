@@ -13,8 +13,8 @@ use crate::accounts::organization::{self, FileDefaults, OrgAccount};
 use crate::render::{self, Format, TextOptions};
 use crate::{journal, saved};
 
-use crate::commands::{Console, Outcome};
 use super::{FromOrganization, Row};
+use crate::commands::{Console, Outcome};
 
 /// The run record's name in a run directory.
 pub const RUN_FILE_NAME: &str = "run.json";
@@ -32,7 +32,11 @@ fn one_line(err: &anyhow::Error) -> String {
 
 /// Every target's plan (or error) under a header, then the table; or the
 /// one JSON document.
-pub(super) fn print_rows(rows: &[Row], format: Format, console: &mut Console<'_>) -> anyhow::Result<()> {
+pub(super) fn print_rows(
+    rows: &[Row],
+    format: Format,
+    console: &mut Console<'_>,
+) -> anyhow::Result<()> {
     if format == Format::Json {
         return print_json(rows, console);
     }
@@ -107,7 +111,13 @@ fn first_line(text: &str) -> String {
 /// Columns padded to their widest cell, numbers right-aligned.
 fn print_table<const N: usize>(table: &[[String; N]], out: &mut dyn Write) -> anyhow::Result<()> {
     let widths: Vec<usize> = (0..N)
-        .map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in table {
         let mut line = String::new();
@@ -382,7 +392,12 @@ pub(super) fn print_applied(
             .and_then(|a| a.journal.as_ref())
             .map(|j| j.display().to_string())
             .unwrap_or_else(|| "-".into());
-        table.push([row.target.account.label(), row.target.region.clone(), result, journal]);
+        table.push([
+            row.target.account.label(),
+            row.target.region.clone(),
+            result,
+            journal,
+        ]);
     }
     print_table(&table, console.out)?;
     if let Some(run) = run {
