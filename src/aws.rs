@@ -484,7 +484,7 @@ pub async fn assume_role(
         anyhow!(
             "cannot assume role `{}`: {}: check that the role exists, that its trust policy lets your credentials assume it{}, and that they may call sts:AssumeRole",
             role.role_arn,
-            aws_sdk_sts::error::DisplayErrorContext(&e),
+            assume_role_error(&e),
             if role.external_id.is_some() {
                 " with this external id"
             } else {
@@ -504,6 +504,28 @@ pub async fn assume_role(
         ..options.clone()
     };
     build(&options, region, SharedCredentialsProvider::new(provider)).await
+}
+
+/// Why AssumeRole failed, in one line: STS's code and message when it
+/// answered (`AccessDenied: User: ... is not authorized ...`), else the
+/// chain of causes (a timeout, a connection refused).
+fn assume_role_error(error: &aws_credential_types::provider::error::CredentialsError) -> String {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let mut causes = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = next {
+        if let Some(sts) = cause.downcast_ref::<AssumeRoleError>() {
+            return format!(
+                "{}: {}",
+                sts.code().unwrap_or("error"),
+                sts.message().unwrap_or("no message")
+            );
+        }
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    causes.join(": ")
 }
 
 fn timeouts(options: &AwsOptions) -> aws_config::timeout::TimeoutConfig {

@@ -83,7 +83,8 @@ pub(super) fn print_rows(
             ],
         });
     }
-    print_table(&table, console.out)?;
+    let numeric = [false, false, true, true, true, true, false];
+    print_table(&table, numeric, console.out)?;
     let failed = rows.iter().filter(|r| r.planned.is_err()).count();
     let changes = rows
         .iter()
@@ -108,8 +109,13 @@ fn first_line(text: &str) -> String {
     line
 }
 
-/// Columns padded to their widest cell, numbers right-aligned.
-fn print_table<const N: usize>(table: &[[String; N]], out: &mut dyn Write) -> anyhow::Result<()> {
+/// Columns padded to their widest cell, the `numeric` ones right-aligned;
+/// the last column is not padded.
+fn print_table<const N: usize>(
+    table: &[[String; N]],
+    numeric: [bool; N],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let widths: Vec<usize> = (0..N)
         .map(|i| {
             table
@@ -122,8 +128,7 @@ fn print_table<const N: usize>(table: &[[String; N]], out: &mut dyn Write) -> an
     for row in table {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            let numeric = i > 1 && i + 1 < N;
-            if numeric {
+            if numeric[i] {
                 line.push_str(&format!("{cell:>width$}  ", width = widths[i]));
             } else if i + 1 == N {
                 line.push_str(cell);
@@ -364,7 +369,16 @@ pub(super) fn print_applied(
     for (row, applied) in rows.iter().zip(results) {
         if let Some(a) = applied.as_ref().filter(|a| a.changes > 0) {
             writeln!(console.out, "\n=== {} ===", row.target.label())?;
-            write!(console.out, "{}", a.report)?;
+            // The report's rollback command must reach this account too.
+            let mut report = a.report.clone();
+            if let Some(journal) = &a.journal {
+                let command = format!("a2i-fix rollback {}", journal.display());
+                report = report.replace(
+                    &format!("{command}`"),
+                    &format!("{command} --accounts {}`", accounts_file.display()),
+                );
+            }
+            write!(console.out, "{report}")?;
             if let Err(e) = &a.result {
                 writeln!(console.out, "Error: {}", one_line(e))?;
             }
@@ -399,7 +413,7 @@ pub(super) fn print_applied(
             journal,
         ]);
     }
-    print_table(&table, console.out)?;
+    print_table(&table, [false; 4], console.out)?;
     if let Some(run) = run {
         writeln!(
             console.out,

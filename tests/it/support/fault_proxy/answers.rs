@@ -129,3 +129,22 @@ fn s3_error(code: &str, message: &str, request_id: &str) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId><HostId>a2i-fix-fault-proxy</HostId></Error>"
     )
 }
+
+/// IAM's or STS's `403 AccessDenied` (query protocol), as AWS words it
+/// for a caller whose policies do not allow `action` on `resource`.
+pub(super) fn access_denied(service: Service, action: &str, resource: &str) -> Vec<u8> {
+    let ns = if service == Service::Sts {
+        "https://sts.amazonaws.com/doc/2011-06-15/"
+    } else {
+        "https://iam.amazonaws.com/doc/2010-05-08/"
+    };
+    let request_id = "c0ffee00-0000-4000-8000-000000000403";
+    let body = format!(
+        "<ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/testing is not authorized to perform: {action} on resource: {resource}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    );
+    format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nx-amzn-RequestId: {request_id}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}

@@ -50,8 +50,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod answers;
-use answers::error_answer;
 pub use answers::s3_slow_down;
+use answers::{access_denied, error_answer};
 
 /// The AWS service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -104,6 +104,8 @@ struct Shared {
     seen: Mutex<HashMap<u64, u64>>,
     injected: Mutex<Vec<Injected>>,
     forwarded: Mutex<usize>,
+    /// Calls answered `AccessDenied`: (call, form field, value).
+    denied: Mutex<Vec<(String, String, String)>>,
     shutdown: AtomicBool,
 }
 
@@ -129,6 +131,7 @@ impl FaultProxy {
             seen: Mutex::new(HashMap::new()),
             injected: Mutex::new(Vec::new()),
             forwarded: Mutex::new(0),
+            denied: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -171,6 +174,13 @@ impl FaultProxy {
             *m.entry(i.kind).or_insert(0) += 1;
         }
         m
+    }
+
+    /// Answer every IAM or STS `call` (`sts:AssumeRole`) whose form field
+    /// `field` is `value` with `403 AccessDenied`, as AWS does when the
+    /// caller may not make it (moto allows everything).
+    pub fn deny(&self, call: &str, field: &str, value: &str) {
+        lock(&self.shared.denied).push((call.into(), field.into(), value.into()));
     }
 
     /// How many requests reached moto (lost answers included).
@@ -413,6 +423,16 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Shared) {
         let service = req.service();
         let call = req.call(service);
         let write = req.is_write(service, &call);
+        if let Some(resource) = denied(shared, &req, &call) {
+            let action = call.clone();
+            if client
+                .write_all(&access_denied(service, &action, &resource))
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let fault = choose(shared, &req, write);
         if let Some(kind) = fault {
             lock(&shared.injected).push(Injected {
@@ -453,6 +473,17 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Shared) {
 /// (The linger of zero makes the close, when the last handle drops, an RST.)
 fn reset(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+/// The value of the denied field when this request is denied.
+fn denied(shared: &Shared, req: &Request, call: &str) -> Option<String> {
+    lock(&shared.denied).iter().find_map(|(c, field, value)| {
+        let got = form_value(&req.body, field)?;
+        let got = percent_encoding::percent_decode_str(&got.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        (c == call && &got == value).then_some(got)
+    })
 }
 
 /// The fault for this request, if any.
