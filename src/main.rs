@@ -597,12 +597,6 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 )
                 .await;
             }
-            if let Some(dir) = args.plan_file.as_deref().filter(|p| p.is_dir()) {
-                return Err(anyhow::anyhow!(
-                    "`{}` is a directory: a directory of saved plans (`plan --accounts ... --out DIR`) is applied with `--accounts FILE`",
-                    dir.display()
-                ));
-            }
             let command = commands::ApplyCommand {
                 plan_file: args.plan_file.clone(),
                 spec: args.spec.spec.clone(),
@@ -629,12 +623,6 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     &mut console,
                 )
                 .await;
-            }
-            if args.journal.is_dir() {
-                return Err(anyhow::anyhow!(
-                    "`{}` is a directory: the run directory of a many-account apply is rolled back with `--accounts FILE`; otherwise give one journal file",
-                    args.journal.display()
-                ));
             }
             commands::rollback(&connection, &args.journal, &write, &mut console).await
         }

@@ -304,6 +304,12 @@ pub async fn apply(
     // Whether someone can confirm is decided now, but refused only when
     // there is something to apply: an account already right exits 0 in a
     // pipeline too.
+    if let Some(dir) = command.plan_file.as_deref().filter(|p| p.is_dir()) {
+        anyhow::bail!(
+            "`{}` is a directory: a directory of saved plans (`plan --accounts ... --out DIR`) is applied with `--accounts FILE`",
+            dir.display()
+        );
+    }
     let confirmation = confirmation(&command.write, console);
     let (clients, expected_account, plan) = match &command.plan_file {
         Some(file) => {
@@ -340,6 +346,12 @@ pub async fn rollback(
     write: &WriteOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
+    if journal.is_dir() {
+        anyhow::bail!(
+            "`{}` is a directory: the run directory of a many-account apply is rolled back with `--accounts FILE`; otherwise give one journal file",
+            journal.display()
+        );
+    }
     let confirmation = confirmation(write, console);
     let clients = connection.connect().await?;
     let identity = apply::identify(&clients).await?;

@@ -127,7 +127,8 @@ async fn five_accounts() -> Org {
                 Seed { c: c.clone() }.role(FLOW_ROLE, LAMBDA_TRUST).await;
             }
             "fresh" | "right" | "denied" => seed_buckets(&c, id).await,
-            _ => {}
+            // Only the input bucket is missing, so the error is that one.
+            _ => Seed { c: c.clone() }.bucket(&format!("out-{id}")).await,
         }
         std::fs::write(dir.path().join(format!("{name}.toml")), spec_for(id)).expect("spec");
         let tags = if matches!(*name, "broken" | "fresh" | "right") {
@@ -498,4 +499,148 @@ async fn accounts_from_organization_lists_the_active_accounts() {
     ]));
     again.assert_code(1, "existing file");
     assert!(again.stderr.contains("--force"), "{}", again.all());
+}
+
+/// The management account reached with the run's own credentials and with
+/// a profile; an entry whose credentials reach another account than its
+/// `account_id` is refused, naming both.
+#[tokio::test(flavor = "multi_thread")]
+async fn profiles_and_the_run_s_own_credentials_are_checked_against_the_account_id() {
+    let moto = Moto::start();
+    let seed = moto.seed().await;
+    seed.bucket("mgmt-in").await;
+    seed.bucket("mgmt-out").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a2i.toml"),
+        "[[flow_definition]]\nname = \"review\"\nrole = \"A2IFlowRole\"\ninput_buckets = [\"mgmt-in\"]\noutput = \"s3://mgmt-out/reviews/\"\n",
+    )
+    .unwrap();
+    // A profile with the same static keys as the run (moto's account).
+    let config = dir.path().join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile mgmt]\naws_access_key_id = {ACCESS_KEY_ID}\naws_secret_access_key = {SECRET_ACCESS_KEY}\nregion = {REGION}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        format!(
+            "[defaults]\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n\n\
+             [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"own\"\n\n\
+             [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"dup\"\n"
+        ),
+    )
+    .unwrap();
+    let plan = |extra: &[&str]| {
+        let mut cmd = a2i_fix_in(&moto, dir.path());
+        cmd.env("AWS_CONFIG_FILE", &config)
+            .args(["plan", "--accounts", "accounts.toml"])
+            .args(extra);
+        run(&mut cmd)
+    };
+    // One account listed twice is refused before anything is read.
+    let out = plan(&[]);
+    out.assert_code(1, "an account listed twice");
+    assert!(
+        out.stderr.contains("`accounts.toml`, line 9"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("already listed as `own`"),
+        "{}",
+        out.all()
+    );
+
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        format!(
+            "[defaults]\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n\n\
+             [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"own\"\n\n\
+             [[account]]\naccount_id = \"999999999999\"\nname = \"elsewhere\"\nprofile = \"mgmt\"\n"
+        ),
+    )
+    .unwrap();
+    let out = plan(&["--detailed-exitcode"]);
+    out.assert_code(1, "one entry reaches another account");
+    assert!(
+        out.stdout.contains(&format!(
+            "the credentials for `elsewhere` belong to account `{ACCOUNT_ID}`"
+        )),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("not to `999999999999`"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("=== own ({ACCOUNT_ID}), {REGION} ===")),
+        "{}",
+        out.all()
+    );
+    // The account reached by the profile, alone: planned.
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        format!(
+            "[[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"by-profile\"\nprofile = \"mgmt\"\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n"
+        ),
+    )
+    .unwrap();
+    let out = plan(&["--detailed-exitcode"]);
+    out.assert_code(2, "planned through the profile");
+    assert!(
+        out.stdout.contains("1 target(s): 1 with changes"),
+        "{}",
+        out.all()
+    );
+}
+
+/// Usage errors of the many-account commands, before any AWS call.
+#[test]
+fn many_account_usage_errors_say_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("plans")).unwrap();
+    std::fs::write(
+        home.path().join("accounts.toml"),
+        "[[account]]\naccount_id = \"111111111111\"\nname = \"dev\"\nregions = [\"us-east-1\"]\nspec = \"a.toml\"\ntags = [\"nonprod\"]\n",
+    )
+    .unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["apply", "plans"], "is applied with `--accounts FILE`"),
+        (&["rollback", "plans"], "rolled back with `--accounts FILE`"),
+        (
+            &["plan", "--accounts", "accounts.toml", "--only", "prod"],
+            "`--only prod` names no account and no tag",
+        ),
+        (
+            &[
+                "plan",
+                "--accounts",
+                "accounts.toml",
+                "--format",
+                "markdown",
+            ],
+            "`--accounts` prints text or JSON",
+        ),
+        (&["plan", "--only", "dev"], "--accounts"),
+        (
+            &["plan", "--accounts", "missing.toml"],
+            "cannot read accounts file `missing.toml`",
+        ),
+        (
+            &["apply", "plans", "--accounts", "accounts.toml", "--yes"],
+            "holds no saved plan",
+        ),
+    ];
+    for (args, wanted) in cases {
+        let out = run(a2i_fix_without_aws(home.path()).args(*args));
+        out.assert_code(1, &args.join(" "));
+        assert!(out.stderr.contains(wanted), "{args:?}: {}", out.all());
+    }
 }
