@@ -432,6 +432,38 @@ async fn saved_plans_per_account_apply_as_shown_and_a_stale_one_is_refused() {
         "fresh applied from its saved plan"
     );
 
+    // Without `--yes` and without a terminal to ask on: refused, nothing
+    // written (the saved plans of `broken` and `right` are still there).
+    let before_fresh = Account::read(&org.member("fresh").await).await;
+    let out =
+        run(a2i_fix_via(&org, &proxy).args(["apply", "plans", "--accounts", "accounts.toml"]));
+    out.assert_code(1, "no terminal to confirm on");
+    assert!(out.stderr.contains("--yes"), "{}", out.all());
+    assert_untouched(
+        &before_fresh,
+        &Account::read(&org.member("fresh").await).await,
+        "unconfirmed",
+    );
+
+    // One account's journal, rolled back alone: the account is the one the
+    // journal names, reached as the file says.
+    let fresh_dir = org
+        .dir
+        .path()
+        .join("backups")
+        .join(format!("{}-us-east-1", org.id("fresh")));
+    let journal = journals_in(&fresh_dir).pop().expect("the journal of fresh");
+    let out = run(a2i_fix_via(&org, &proxy)
+        .args(["rollback"])
+        .arg(&journal)
+        .args(["--accounts", "accounts.toml", "--yes"]));
+    out.assert_code(0, "rollback of one account's journal");
+    let fresh = Account::read(&org.member("fresh").await).await;
+    assert!(
+        fresh.trust(FLOW_ROLE).is_none(),
+        "the created role is deleted again"
+    );
+
     // A plan for an account the file does not list stops the run before
     // anything is read.
     std::fs::write(
@@ -643,4 +675,50 @@ fn many_account_usage_errors_say_what_to_do() {
         out.assert_code(1, &args.join(" "));
         assert!(out.stderr.contains(wanted), "{args:?}: {}", out.all());
     }
+}
+
+/// An account with `discover = true` is planned from its own flow
+/// definitions (SageMaker answered by the fake, reached through
+/// `AWS_ENDPOINT_URL_SAGEMAKER`), with the credentials of that account.
+#[cfg(feature = "discover")]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_may_be_planned_from_its_flow_definitions() {
+    use crate::support::fake_sagemaker::{FakeFlow, FakeSageMaker};
+    let moto = Moto::start();
+    let base = moto.clients().await;
+    let ids = organization(&base, &["disc"]).await;
+    let id = &ids[0];
+    let c = member(&moto, &base, id).await;
+    Seed { c }.bucket(&format!("out-{id}")).await;
+    let fake = FakeSageMaker::start(vec![FakeFlow::new(
+        "review",
+        &format!("arn:aws:iam::{id}:role/A2IFlowRole"),
+        &format!("s3://out-{id}/reviews"),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        format!(
+            "[[account]]\naccount_id = \"{id}\"\nname = \"disc\"\nrole = \"{FIX_ROLE}\"\nregions = [\"{REGION}\"]\ndiscover = true\n"
+        ),
+    )
+    .unwrap();
+    let out = run(a2i_fix_in(&moto, dir.path())
+        .env("AWS_ENDPOINT_URL_SAGEMAKER", &fake.endpoint)
+        .args(["plan", "--accounts", "accounts.toml", "--json"]));
+    out.assert_code(0, "plan of a discovered account");
+    let doc = out.json();
+    let plan = &doc["targets"][0]["plan"];
+    assert_eq!(plan["account_id"], id.as_str(), "{}", out.all());
+    let addresses: Vec<&str> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["address"].as_str())
+        .collect();
+    assert!(
+        addresses.contains(&"aws_iam_role.A2IFlowRole"),
+        "the flow's role is planned: {addresses:?}"
+    );
+    assert!(fake.calls("ListFlowDefinitions") >= 1);
 }
