@@ -464,15 +464,41 @@ async fn saved_plans_per_account_apply_as_shown_and_a_stale_one_is_refused() {
         "the created role is deleted again"
     );
 
-    // A plan for an account the file does not list stops the run before
-    // anything is read.
+    // A plan edited after it was written stops the whole run before
+    // anything is read or written.
+    let broken_plan = plans.join(format!("{}-us-east-1.plan.json", org.id("broken")));
+    let text = std::fs::read_to_string(&broken_plan).unwrap();
+    let edited = text.replacen("https://", "https://evil.", 1);
+    assert_ne!(text, edited, "the plan has an origin to edit");
+    std::fs::write(&broken_plan, &edited).unwrap();
+    let before_broken = Account::read(&broken).await;
+    let out = run(a2i_fix_via(&org, &proxy).args([
+        "apply",
+        "plans",
+        "--accounts",
+        "accounts.toml",
+        "--yes",
+    ]));
+    out.assert_code(1, "an edited plan");
+    assert!(
+        out.stderr.contains("was edited after it was written"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing planned or applied: {}",
+        out.all()
+    );
+    assert_untouched(&before_broken, &Account::read(&broken).await, "edited plan");
+    std::fs::write(&broken_plan, &text).unwrap();
+
+    // A valid plan of an account the file does not list stops it too.
+    let mut foreign = a2i_fix::saved::parse_saved_plan("broken", &text).expect("a valid plan");
+    foreign.account_id = "999999999999".into();
     std::fs::write(
         plans.join("999999999999-us-east-1.plan.json"),
-        std::fs::read_to_string(plans.join(&expected[0]))
-            .unwrap()
-            .replace(org.id("broken"), "999999999999")
-            .replace(org.id("fresh"), "999999999999")
-            .replace(org.id("right"), "999999999999"),
+        a2i_fix::saved::to_saved_json(&foreign),
     )
     .unwrap();
     let out = run(a2i_fix_via(&org, &proxy).args([
@@ -482,10 +508,16 @@ async fn saved_plans_per_account_apply_as_shown_and_a_stale_one_is_refused() {
         "accounts.toml",
         "--yes",
     ]));
-    out.assert_code(1, "a plan of an unknown account, or a tampered one");
+    out.assert_code(1, "a plan of an unknown account");
     assert!(
-        out.stderr.contains("999999999999") || out.stderr.contains("digest"),
+        out.stderr
+            .contains("is for account `999999999999`, which `accounts.toml` does not list"),
         "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing planned or applied: {}",
         out.all()
     );
 }
