@@ -122,6 +122,8 @@ struct Planned {
     plan: Plan,
     /// The saved plan it was loaded from.
     saved: Option<PathBuf>,
+    /// For a rollback: the journal it undoes.
+    journal: Option<PathBuf>,
 }
 
 /// What became of one target.
@@ -155,6 +157,7 @@ async fn plan_target(reach: &Reach<'_>, target: &Target) -> anyhow::Result<Plann
         expected_account: spec.bound_account(),
         plan,
         saved: None,
+        journal: None,
     })
 }
 
@@ -264,90 +267,162 @@ pub async fn apply(
         }
         Some(dir) => load_saved(&reach, &file, options, dir).await?,
     };
-    out::print_rows(&rows, Format::Text, console)?;
+    let interrupt = match confirm_all(&rows, Kind::Apply, write, confirmation, console)? {
+        Decision::Write(interrupt) => interrupt,
+        Decision::NothingToDo => return Ok(Outcome::Success),
+        Decision::Cancelled => return Ok(Outcome::Cancelled),
+    };
+    let run = if write.dry_run {
+        None
+    } else {
+        Some(out::start_run(&write.backup_dir, &rows)?)
+    };
+    let results = write_all(&rows, write, options.concurrency, &interrupt, |row, _| {
+        write.backup_dir.join(row.target.key())
+    })
+    .await;
+    out::print_applied(&rows, &results, run.as_deref(), &options.file, console)?;
+    finish(&rows, &results, Kind::Apply)
+}
+
+/// Apply or rollback: the words of the question and the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Apply,
+    Rollback,
+}
+
+/// Print the plans and the table, then ask once for every target with
+/// changes. An error when nothing is to be done and some target failed.
+fn confirm_all(
+    rows: &[Row],
+    kind: Kind,
+    write: &WriteOptions,
+    confirmation: Option<Result<apply::Confirmation, apply::NoTerminal>>,
+    console: &mut Console<'_>,
+) -> anyhow::Result<Decision> {
+    out::print_rows(rows, Format::Text, console)?;
     let pending = rows
         .iter()
         .filter(|r| r.planned.as_ref().is_ok_and(|p| !p.plan.changes.is_empty()))
         .count();
     let failed = rows.iter().filter(|r| r.planned.is_err()).count();
     if pending == 0 {
-        writeln!(console.out, "\nNothing to do.")?;
+        let (nothing, verb) = match kind {
+            Kind::Apply => ("Nothing to do.", "planned"),
+            Kind::Rollback => ("Nothing to roll back.", "read back"),
+        };
+        writeln!(console.out, "\n{nothing}")?;
         if failed > 0 {
             bail!(
-                "{failed} of {} target(s) could not be planned (see the table above); nothing was written",
+                "{failed} of {} target(s) could not be {verb} (see the table above); nothing was written",
                 rows.len()
             );
         }
-        return Ok(Outcome::Success);
+        return Ok(Decision::NothingToDo);
     }
-    let confirmation = confirmation.transpose()?;
-    if confirmation == Some(apply::Confirmation::Ask) {
+    if confirmation.transpose()? == Some(apply::Confirmation::Ask) {
         writeln!(console.out)?;
         console.out.flush()?;
-        let question =
-            format!("Do you want to perform these actions in {pending} account(s) and region(s)?");
+        let (question, cancelled) = match kind {
+            Kind::Apply => (
+                format!(
+                    "Do you want to perform these actions in {pending} account(s) and region(s)?"
+                ),
+                "Apply cancelled. Nothing was written.",
+            ),
+            Kind::Rollback => (
+                format!("Do you want to roll back in {pending} account(s) and region(s)?"),
+                "Rollback cancelled. Nothing was written.",
+            ),
+        };
         if !apply::confirm(&question)? {
-            let _ = writeln!(console.out, "Apply cancelled. Nothing was written.");
-            return Ok(Outcome::Cancelled);
+            let _ = writeln!(console.out, "{cancelled}");
+            return Ok(Decision::Cancelled);
         }
     }
-    let run = if write.dry_run {
-        None
-    } else {
-        Some(out::start_run(&write.backup_dir, &rows)?)
-    };
-    let interrupt = if !write.dry_run && console.handle_ctrl_c {
-        apply::Interrupt::on_ctrl_c()
-    } else {
-        apply::Interrupt::new()
-    };
-    let results = futures::stream::iter(rows.iter())
-        .map(|row| {
-            let interrupt = interrupt.clone();
-            async move {
-                let Ok(planned) = &row.planned else {
-                    return None;
-                };
-                if planned.plan.changes.is_empty() {
-                    return Some(out::Applied::nothing());
-                }
-                let mut options = apply::ApplyOptions::new(planned.identity.clone());
-                options.backup_dir = write.backup_dir.join(row.target.key());
-                options.dry_run = write.dry_run;
-                options.kms_retry_budget = write.kms_retry_budget;
-                options.verify_timeout = write.verify_timeout;
-                options.expected_account_id = planned.expected_account.clone();
-                options.saved_plan = planned.saved.clone();
-                options.interrupt = interrupt;
-                let (mut text, mut err) = (Vec::new(), Vec::new());
-                let mut console = quiet_console(&mut text, &mut err);
-                let (outcome, journal) =
-                    super::write_and_report(&planned.clients, &planned.plan, options, &mut console)
-                        .await;
-                Some(out::Applied {
-                    result: outcome.map(|_| ()),
-                    journal,
-                    report: String::from_utf8_lossy(&text).into_owned(),
-                    changes: planned.plan.changes.len(),
-                })
+    Ok(Decision::Write(
+        if !write.dry_run && console.handle_ctrl_c {
+            apply::Interrupt::on_ctrl_c()
+        } else {
+            apply::Interrupt::new()
+        },
+    ))
+}
+
+/// What [`confirm_all`] decided.
+enum Decision {
+    /// Write, with the flag Ctrl-C sets.
+    Write(apply::Interrupt),
+    /// No target has changes, and none failed.
+    NothingToDo,
+    Cancelled,
+}
+
+/// Execute every target's plan, `concurrency` at a time, each into the
+/// backup directory `backup_dir` names; per target `None` when it was not
+/// planned.
+async fn write_all(
+    rows: &[Row],
+    write: &WriteOptions,
+    concurrency: usize,
+    interrupt: &apply::Interrupt,
+    backup_dir: impl Fn(&Row, &Planned) -> PathBuf,
+) -> Vec<Option<out::Applied>> {
+    let backup_dir = &backup_dir;
+    futures::stream::iter(rows)
+        .map(|row| async move {
+            let Ok(planned) = &row.planned else {
+                return None;
+            };
+            if planned.plan.changes.is_empty() {
+                return Some(out::Applied::nothing());
             }
+            let mut options = apply::ApplyOptions::new(planned.identity.clone());
+            options.backup_dir = backup_dir(row, planned);
+            options.dry_run = write.dry_run;
+            options.kms_retry_budget = write.kms_retry_budget;
+            options.verify_timeout = write.verify_timeout;
+            options.expected_account_id = planned.expected_account.clone();
+            options.saved_plan = planned.saved.clone();
+            options.interrupt = interrupt.clone();
+            let (mut text, mut err) = (Vec::new(), Vec::new());
+            let mut console = quiet_console(&mut text, &mut err);
+            let (outcome, journal) =
+                super::write_and_report(&planned.clients, &planned.plan, options, &mut console)
+                    .await;
+            Some(out::Applied {
+                result: outcome.map(|_| ()),
+                journal,
+                report: String::from_utf8_lossy(&text).into_owned(),
+                changes: planned.plan.changes.len(),
+            })
         })
-        .buffered(options.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    out::print_applied(&rows, &results, run.as_deref(), &options.file, console)?;
-    let apply_failed = results
-        .iter()
-        .filter(|r| r.as_ref().is_some_and(|a| a.result.is_err()))
-        .count();
-    if failed + apply_failed > 0 {
-        bail!(
-            "{} of {} target(s) failed (see the table above); the others were applied",
-            failed + apply_failed,
-            rows.len()
-        );
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// The outcome of a run: an error counting the targets that failed.
+fn finish(rows: &[Row], results: &[Option<out::Applied>], kind: Kind) -> anyhow::Result<Outcome> {
+    let failed = rows.iter().filter(|r| r.planned.is_err()).count()
+        + results
+            .iter()
+            .filter(|r| r.as_ref().is_some_and(|a| a.result.is_err()))
+            .count();
+    if failed == 0 {
+        return Ok(Outcome::Success);
     }
-    Ok(Outcome::Success)
+    match kind {
+        Kind::Apply => bail!(
+            "{failed} of {} target(s) failed (see the table above); the others were applied",
+            rows.len()
+        ),
+        Kind::Rollback => bail!(
+            "{failed} of {} journal(s) were not rolled back (see the table above): fix the cause and run the same rollback again; what is already back counts as done",
+            rows.len()
+        ),
+    }
 }
 
 /// The saved plans of `dir` (`*.plan.json`, as `plan --accounts --out`
@@ -402,6 +477,7 @@ async fn load_saved(
                     expected_account: None,
                     plan,
                     saved: Some(path),
+                    journal: None,
                 })
             }
             .await;
@@ -475,7 +551,8 @@ pub async fn rollback(
                         identity,
                         expected_account: None,
                         plan,
-                        saved: Some(journal_path),
+                        saved: None,
+                        journal: Some(journal_path),
                     })
                 }
                 .await;
@@ -485,76 +562,29 @@ pub async fn rollback(
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
-    out::print_rows(&rows, Format::Text, console)?;
-    let pending = rows
-        .iter()
-        .filter(|r| r.planned.as_ref().is_ok_and(|p| !p.plan.changes.is_empty()))
-        .count();
-    let failed = rows.iter().filter(|r| r.planned.is_err()).count();
-    if pending == 0 {
-        writeln!(console.out, "\nNothing to roll back.")?;
-        if failed > 0 {
-            bail!("{failed} journal(s) could not be rolled back (see the table above)");
-        }
-        return Ok(Outcome::Success);
-    }
-    let confirmation = confirmation.transpose()?;
-    if confirmation == Some(apply::Confirmation::Ask) {
-        writeln!(console.out)?;
-        console.out.flush()?;
-        let question = format!("Do you want to roll back in {pending} account(s) and region(s)?");
-        if !apply::confirm(&question)? {
-            let _ = writeln!(console.out, "Rollback cancelled. Nothing was written.");
-            return Ok(Outcome::Cancelled);
-        }
-    }
-    let results = futures::stream::iter(rows.iter())
-        .map(|row| async move {
-            let Ok(planned) = &row.planned else {
-                return None;
-            };
-            if planned.plan.changes.is_empty() {
-                return Some(out::Applied::nothing());
-            }
-            let mut options = apply::ApplyOptions::new(planned.identity.clone());
-            // The rollback's own journal goes beside the journal it undoes.
-            options.backup_dir = planned
-                .saved
+    let interrupt = match confirm_all(&rows, Kind::Rollback, write, confirmation, console)? {
+        Decision::Write(interrupt) => interrupt,
+        Decision::NothingToDo => return Ok(Outcome::Success),
+        Decision::Cancelled => return Ok(Outcome::Cancelled),
+    };
+    // Each rollback's own journal goes beside the journal it undoes.
+    let results = write_all(
+        &rows,
+        write,
+        options.concurrency,
+        &interrupt,
+        |_, planned| {
+            planned
+                .journal
                 .as_deref()
                 .and_then(Path::parent)
                 .map(Path::to_path_buf)
-                .unwrap_or_else(|| write.backup_dir.clone());
-            options.dry_run = write.dry_run;
-            options.kms_retry_budget = write.kms_retry_budget;
-            options.verify_timeout = write.verify_timeout;
-            let (mut text, mut err) = (Vec::new(), Vec::new());
-            let mut console = quiet_console(&mut text, &mut err);
-            let (outcome, journal) =
-                super::write_and_report(&planned.clients, &planned.plan, options, &mut console)
-                    .await;
-            Some(out::Applied {
-                result: outcome.map(|_| ()),
-                journal,
-                report: String::from_utf8_lossy(&text).into_owned(),
-                changes: planned.plan.changes.len(),
-            })
-        })
-        .buffered(options.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+                .unwrap_or_else(|| write.backup_dir.clone())
+        },
+    )
+    .await;
     out::print_applied(&rows, &results, None, &options.file, console)?;
-    let apply_failed = results
-        .iter()
-        .filter(|r| r.as_ref().is_some_and(|a| a.result.is_err()))
-        .count();
-    if failed + apply_failed > 0 {
-        bail!(
-            "{} of {} journal(s) were not rolled back (see the table above): fix the cause and run the same rollback again; what is already back counts as done",
-            failed + apply_failed,
-            rows.len()
-        );
-    }
-    Ok(Outcome::Success)
+    finish(&rows, &results, Kind::Rollback)
 }
 
 /// `accounts --from-organization` options.
