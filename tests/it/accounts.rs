@@ -754,3 +754,65 @@ async fn an_account_may_be_planned_from_its_flow_definitions() {
     );
     assert!(fake.calls("ListFlowDefinitions") >= 1);
 }
+
+/// On a terminal, one question for every account: anything but `yes`
+/// writes nothing; `yes` applies.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_question_on_a_terminal_for_every_account() {
+    let moto = Moto::start();
+    let base = moto.clients().await;
+    let ids = organization(&base, &["a", "b"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = format!("[defaults]\nrole = \"{FIX_ROLE}\"\nregions = [\"{REGION}\"]\n");
+    let mut members = Vec::new();
+    for (name, id) in ["a", "b"].iter().zip(&ids) {
+        let c = member(&moto, &base, id).await;
+        seed_buckets(&c, id).await;
+        std::fs::write(dir.path().join(format!("{name}.toml")), spec_for(id)).unwrap();
+        file.push_str(&format!(
+            "\n[[account]]\naccount_id = \"{id}\"\nname = \"{name}\"\nspec = \"{name}.toml\"\n"
+        ));
+        members.push(c);
+    }
+    std::fs::write(dir.path().join("accounts.toml"), file).unwrap();
+    let mut before = Vec::new();
+    for c in &members {
+        before.push(Account::read(c).await);
+    }
+    let answer = |text: &str| -> (i32, String) {
+        let mut cmd = a2i_fix_in(&moto, dir.path());
+        cmd.args([
+            "apply",
+            "--accounts",
+            "accounts.toml",
+            "--backup-dir",
+            "backups",
+        ]);
+        let mut session =
+            rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawning on a pty");
+        session
+            .exp_string("Do you want to perform these actions in 2 account(s) and region(s)?")
+            .expect("one question for both accounts");
+        session.exp_string("Enter a value").expect("the prompt");
+        session.send_line(text).expect("answering");
+        let rest = session.exp_eof().expect("the end of the output");
+        match session.process().wait().expect("the exit status") {
+            rexpect::process::WaitStatus::Exited(_, code) => (code, rest),
+            other => panic!("answer {text:?}: not a normal exit: {other:?}\n{rest}"),
+        }
+    };
+    let (code, rest) = answer("no");
+    assert_eq!(code, 1, "{rest}");
+    assert!(
+        rest.contains("Apply cancelled. Nothing was written."),
+        "{rest}"
+    );
+    for (c, b) in members.iter().zip(&before) {
+        assert_untouched(b, &Account::read(c).await, "answer no");
+    }
+    let (code, rest) = answer("yes");
+    assert_eq!(code, 0, "{rest}");
+    for c in &members {
+        assert!(Account::read(c).await.trust(FLOW_ROLE).is_some(), "{rest}");
+    }
+}
