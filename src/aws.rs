@@ -442,6 +442,13 @@ async fn build(
     })
 }
 
+/// Clients with the credentials of `base`, in `options`' region (another
+/// region of the same account, without resolving the credentials again).
+pub async fn in_region(base: &Clients, options: &AwsOptions) -> anyhow::Result<Clients> {
+    let region = Region::new(options.region.clone().unwrap_or(base.region.clone()));
+    build(options, region, base.credentials.clone()).await
+}
+
 /// A role to assume in another account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssumeRole {

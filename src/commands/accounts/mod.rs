@@ -94,10 +94,16 @@ impl<'a> Reach<'a> {
             })
             .await
             .with_context(|| format!("cannot use profile `{profile}`"))?,
-            Access::Ambient => match &self.connection.clients {
-                Some(given) if given.region == region => given.clone(),
-                _ => aws::connect(&options).await?,
-            },
+            // The run's own credentials, resolved once; another region
+            // gets clients of its own with them.
+            Access::Ambient => {
+                let base = self.base().await?;
+                if base.region == region {
+                    base.clone()
+                } else {
+                    aws::in_region(base, &options).await?
+                }
+            }
         };
         let identity = apply::identify(&clients).await?;
         if identity.account_id != account.account_id {
