@@ -57,6 +57,12 @@ def seed_member(c, account_id, flows):
     return "\n".join(lines)
 
 
+def moto_cpu(pid):
+    """User + system CPU seconds of the moto server so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", required=True)
@@ -99,10 +105,14 @@ def main():
                    AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1",
                    AWS_CONFIG_FILE=os.path.join(work, "none"),
                    AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "none"))
-        cpu_before = os.times()
+        cpu_before, moto_before, proxy_before = os.times(), moto_cpu(moto.pid), time.process_time()
         whole, rss, _, calls, throttled = run_tool(
             args.binary, ["plan", "--accounts", accounts], env, proxy)
-        cpu_after = os.times()
+        cpu_after, moto_after, proxy_after = os.times(), moto_cpu(moto.pid), time.process_time()
+        # moto answers one request at a time (one Python interpreter): its
+        # CPU time over the run is a floor of the run on this machine.
+        moto_busy = moto_after - moto_before
+        proxy_busy = proxy_after - proxy_before
         # The tool's own CPU time (user + system) over the whole run: when it
         # nears wall time x cores, the run is bound by this machine's CPU
         # (moto and the proxy share it), not by AWS's limits.
@@ -117,11 +127,11 @@ def main():
         median = sorted(w for w, _ in singles)[len(singles) // 2]
         print(f"\n{args.accounts} accounts x {args.flows} flow definitions, latency "
               f"{args.latency_ms:.0f} ms; times in seconds; memory in MiB\n")
-        print("| accounts | whole run | slowest single account | median single | whole/slowest | a2i-fix CPU (whole run) | calls | throttled | peak RSS |")
+        print("| accounts | whole run | slowest single account | median single | whole/slowest | CPU: a2i-fix / moto / proxy | calls | throttled | peak RSS |")
         print("|---|---|---|---|---|---|---|---|---|")
         print(f"| {args.accounts} | {whole:.2f} | {slowest:.2f} ({slowest_name}) | {median:.2f} | "
-              f"{whole / slowest:.2f}x | {cpu:.2f} | {sum(calls.values())} | "
-              f"{sum(throttled.values())} | {rss:.1f} |")
+              f"{whole / slowest:.2f}x | {cpu:.2f} / {moto_busy:.2f} / {proxy_busy:.2f} | "
+              f"{sum(calls.values())} | {sum(throttled.values())} | {rss:.1f} |")
     finally:
         moto.kill()
         moto.wait()
