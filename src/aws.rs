@@ -90,6 +90,22 @@ pub struct AwsOptions {
     pub concurrency: Option<Concurrency>,
     /// Requests a second per IAM API; [`IAM_RATE`] when `None`.
     pub iam_rate: Option<u32>,
+    /// How roles and customer managed policies are read;
+    /// [`IamReads::Auto`] when `None`.
+    pub iam_reads: Option<IamReads>,
+}
+
+/// How `plan` reads roles and customer managed policies: one role at a time
+/// (GetRole, ListRolePolicies, ListAttachedRolePolicies, GetRolePolicy,
+/// GetPolicy, GetPolicyVersion), or the whole account's at once
+/// (GetAccountAuthorizationDetails, paginated). `Auto` picks by how many
+/// roles the spec needs read (see `state::BULK_THRESHOLD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IamReads {
+    #[default]
+    Auto,
+    PerRole,
+    Bulk,
 }
 
 /// IAM requests a second per API and account that a2i-fix sends at most.
@@ -99,25 +115,47 @@ pub struct AwsOptions {
 /// run from being throttled while the APIs run side by side.
 pub const IAM_RATE: u32 = 15;
 
+/// Requests a second a2i-fix sends at most to GetAccountAuthorizationDetails
+/// (each a page of up to 1,000 roles and policies). AWS publishes no rate
+/// for it; this is an assumption, lower than [`IAM_RATE`] since every
+/// answer is large (the AWS-like benchmark's proxy allows the same).
+pub const BULK_RATE: u32 = 2;
+
+/// The IAM operation paced at [`BULK_RATE`] instead of the per-API rate.
+const BULK_OPERATION: &str = "GetAccountAuthorizationDetails";
+
 /// Client-side pacing of IAM calls: a token bucket per operation (a full
 /// second's worth to start with, then `rate` a second), shared by every
-/// read made through one set of clients. Waiting for a token happens before
-/// a call takes one of the service's concurrency permits, so a paced
-/// operation never holds up another.
+/// read made through one set of clients; GetAccountAuthorizationDetails
+/// has a bucket of its own at [`BULK_RATE`] (or `rate`, when lower).
+/// Waiting for a token happens before a call takes one of the service's
+/// concurrency permits, so a paced operation never holds up another.
 #[derive(Clone)]
-pub struct Pace(Arc<governor::DefaultKeyedRateLimiter<&'static str>>);
+pub struct Pace {
+    per_api: Arc<governor::DefaultKeyedRateLimiter<&'static str>>,
+    bulk: Arc<governor::DefaultDirectRateLimiter>,
+}
 
 impl Pace {
     pub fn per_second(rate: u32) -> Pace {
-        let rate = std::num::NonZeroU32::new(rate).unwrap_or(std::num::NonZeroU32::MIN);
-        Pace(Arc::new(governor::RateLimiter::keyed(
-            governor::Quota::per_second(rate),
-        )))
+        let quota = |rate: u32| {
+            governor::Quota::per_second(
+                std::num::NonZeroU32::new(rate).unwrap_or(std::num::NonZeroU32::MIN),
+            )
+        };
+        Pace {
+            per_api: Arc::new(governor::RateLimiter::keyed(quota(rate))),
+            bulk: Arc::new(governor::RateLimiter::direct(quota(rate.min(BULK_RATE)))),
+        }
     }
 
     /// Wait until `operation` may be sent.
     pub async fn ready(&self, operation: &'static str) {
-        self.0.until_key_ready(&operation).await;
+        if operation == BULK_OPERATION {
+            self.bulk.until_ready().await;
+        } else {
+            self.per_api.until_key_ready(&operation).await;
+        }
     }
 }
 
@@ -179,6 +217,8 @@ pub struct Clients {
     pub concurrency: Concurrency,
     /// Client-side pacing of IAM calls (see [`Pace`]).
     pub iam_pace: Pace,
+    /// How `plan` reads roles and customer managed policies.
+    pub iam_reads: IamReads,
 }
 
 /// Build the clients. Fails fast, with a message on how to configure
@@ -426,6 +466,7 @@ async fn build(
         counter,
         concurrency: options.concurrency.unwrap_or_default(),
         iam_pace: Pace::per_second(options.iam_rate.unwrap_or(IAM_RATE)),
+        iam_reads: options.iam_reads.unwrap_or_default(),
     })
 }
 

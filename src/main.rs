@@ -52,6 +52,12 @@ struct Global {
     #[arg(long, global = true, env = "A2I_FIX_IAM_RATE", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1000), default_value = "15")]
     iam_rate: u32,
+    /// How `plan` reads roles and customer managed policies: `per-role`
+    /// (GetRole, ... per role), `bulk` (GetAccountAuthorizationDetails), or
+    /// `auto`: in bulk for specs with many roles.
+    #[arg(long, global = true, env = "A2I_FIX_IAM_READS", value_name = "HOW",
+          value_enum, default_value = "auto")]
+    iam_reads: IamReadsArg,
     /// How many S3 reads may be in flight at once.
     #[arg(long, global = true, env = "A2I_FIX_S3_CONCURRENCY", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
@@ -73,6 +79,14 @@ struct Global {
     /// Never colour the output (the same as `--color never`).
     #[arg(long, global = true)]
     no_color: bool,
+}
+
+/// `--iam-reads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum IamReadsArg {
+    Auto,
+    PerRole,
+    Bulk,
 }
 
 /// `--color`.
@@ -398,6 +412,11 @@ fn connection(global: &Global) -> commands::Connection {
             kms: usize::from(global.kms_concurrency),
         }),
         iam_rate: Some(global.iam_rate),
+        iam_reads: Some(match global.iam_reads {
+            IamReadsArg::Auto => a2i_fix::aws::IamReads::Auto,
+            IamReadsArg::PerRole => a2i_fix::aws::IamReads::PerRole,
+            IamReadsArg::Bulk => a2i_fix::aws::IamReads::Bulk,
+        }),
     })
 }
 

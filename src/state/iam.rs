@@ -25,11 +25,18 @@ pub(super) fn decode(text: &str, what: impl FnOnce() -> String) -> Result<String
         })
 }
 
-fn attached(policy: &aws_sdk_iam::types::AttachedPolicy) -> AttachedPolicy {
+pub(super) fn attached(policy: &aws_sdk_iam::types::AttachedPolicy) -> AttachedPolicy {
     AttachedPolicy {
         name: policy.policy_name.clone().unwrap_or_default(),
         arn: policy.policy_arn.clone().unwrap_or_default(),
     }
+}
+
+/// Tags as (key, value).
+pub(super) fn tag_pairs(tags: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
 }
 
 impl Reader<'_> {
@@ -205,6 +212,12 @@ impl Reader<'_> {
         kind: PrincipalKind,
         name: &str,
     ) -> Result<Vec<(String, String)>, StateError> {
+        if kind == PrincipalKind::Role
+            && let Some(bulk) = self.bulk().await?
+        {
+            let role = bulk.roles.get(name);
+            return Ok(role.map(|r| r.inline_policies.clone()).unwrap_or_default());
+        }
         let names = match kind {
             PrincipalKind::Role => self.inline_policy_names(name).await?,
             PrincipalKind::User => {
@@ -268,8 +281,12 @@ impl Reader<'_> {
     /// Everything about one role; `None` when it does not exist. GetRole,
     /// ListRolePolicies and ListAttachedRolePolicies go out together (one
     /// round trip instead of two); for a missing role the listings answer
-    /// `NoSuchEntity` too, and only GetRole's answer counts.
+    /// `NoSuchEntity` too, and only GetRole's answer counts. When this
+    /// reader reads in bulk, the role comes from the bulk answer.
     pub(super) async fn role(&self, name: &str) -> Result<Option<RoleState>, StateError> {
+        if let Some(bulk) = self.bulk().await? {
+            return Ok(bulk.roles.get(name).cloned());
+        }
         let (role, names, attached) = futures::join!(
             self.get_role(name),
             self.inline_policy_names(name),
@@ -302,17 +319,14 @@ impl Reader<'_> {
                 .and_then(|b| b.permissions_boundary_arn.clone()),
             description: role.description.clone(),
             max_session_duration: role.max_session_duration,
-            tags: role
-                .tags()
-                .iter()
-                .map(|t| (t.key.clone(), t.value.clone()))
-                .collect(),
+            tags: tag_pairs(role.tags()),
         }))
     }
 
     /// [`Reader::managed_policy`], read once per reader however many roles
     /// and callers ask for it, even at the same time: the first asker reads,
-    /// the others wait for its answer.
+    /// the others wait for its answer. A customer managed policy the bulk
+    /// answer holds is taken from it.
     pub(super) async fn managed_policy_once(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
         let cell = {
             let mut cells = self
@@ -321,9 +335,14 @@ impl Reader<'_> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             cells.entry(arn.to_string()).or_default().clone()
         };
-        cell.get_or_try_init(|| self.managed_policy(arn))
-            .await
-            .cloned()
+        cell.get_or_try_init(|| async {
+            match self.bulk_read().and_then(|b| b.policies.get(arn)) {
+                Some(policy) => Ok(policy.clone()),
+                None => self.managed_policy(arn).await,
+            }
+        })
+        .await
+        .cloned()
     }
 
     /// The default version of a managed policy: GetPolicy for its id, then
@@ -387,16 +406,24 @@ impl Reader<'_> {
         };
         // A role's tags (GetRole) tell whether infrastructure as code
         // manages it; a user only ever gets an attachment: not read.
+        if kind == PrincipalKind::Role
+            && let Some(bulk) = self.bulk().await?
+        {
+            let role = bulk.roles.get(name).ok_or_else(not_found)?;
+            return Ok(CallerState {
+                arn: arn.to_string(),
+                kind,
+                name: name.to_string(),
+                attached_policies: role.attached_policies.clone(),
+                inline_policies: Vec::new(),
+                tags: role.tags.clone(),
+            });
+        }
         let tags = async {
             match kind {
                 PrincipalKind::Role => {
                     let role = self.get_role(name).await?.ok_or_else(not_found)?;
-                    Ok::<_, StateError>(
-                        role.tags()
-                            .iter()
-                            .map(|t| (t.key.clone(), t.value.clone()))
-                            .collect(),
-                    )
+                    Ok::<_, StateError>(tag_pairs(role.tags()))
                 }
                 PrincipalKind::User => Ok(Vec::new()),
             }

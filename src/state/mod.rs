@@ -45,6 +45,7 @@
 //!   re-read at apply time byte for byte. A CORS configuration's text is
 //!   [`cors_text`] (compact serde JSON of the rules as converted from the SDK).
 
+mod bulk;
 mod errors;
 mod iam;
 mod kms;
@@ -65,6 +66,7 @@ use crate::policy::CorsConfiguration;
 use crate::requirements::Needs;
 
 use errors::call_error;
+pub use bulk::BULK_THRESHOLD;
 pub use errors::{StateError, describe_fault, iam_action, outcome_uncertain};
 pub use kms::is_aws_managed_alias;
 pub use s3::cors_text;
@@ -206,6 +208,10 @@ struct Reader<'a> {
     /// Managed policies read (or being read) by this reader, by ARN.
     managed:
         std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<ManagedPolicy>>>>,
+    /// The roles to read in bulk (`bulk`); `None`: read role by role.
+    bulk_roles: Option<BTreeSet<String>>,
+    /// The bulk answer, once read (`None` inside: the read was denied).
+    bulk: tokio::sync::OnceCell<Option<bulk::Bulk>>,
 }
 
 impl<'a> Reader<'a> {
@@ -217,6 +223,8 @@ impl<'a> Reader<'a> {
             s3: Semaphore::new(limits.s3.max(1)),
             kms: Semaphore::new(limits.kms.max(1)),
             managed: std::sync::Mutex::default(),
+            bulk_roles: None,
+            bulk: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -263,7 +271,11 @@ impl<'a> Reader<'a> {
 
 /// Read exactly the state `needs` calls for, concurrently (bounded).
 pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState, StateError> {
-    let reader = Reader::new(clients);
+    let mut reader = Reader::new(clients);
+    let roles_to_read = bulk::roles_to_read(needs);
+    if bulk::use_bulk(clients.iam_reads, &roles_to_read) {
+        reader.bulk_roles = Some(roles_to_read);
+    }
 
     let buckets: BTreeSet<&String> = needs.cors.keys().chain(&needs.output_buckets).collect();
     let buckets = try_join_all(

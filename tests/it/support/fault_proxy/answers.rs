@@ -28,6 +28,32 @@ pub(super) fn error_answer(service: Service, kind: FaultKind, req: &Request, see
     // The 503 variant of an internal error, for a quarter of them.
     let unavailable = rng.unit() < 0.25;
     let (status, content_type, body) = match (service, kind) {
+        // IAM's answer to a call no policy allows (an STS call is worded the
+        // same way).
+        (Service::Iam | Service::Sts, FaultKind::Denied) => (
+            403,
+            "text/xml",
+            query_error(
+                "Sender",
+                "AccessDenied",
+                &format!(
+                    "User: arn:aws:iam::123456789012:user/a2i-fix-test is not authorized to perform: {} on resource: * because no identity-based policy allows the {} action",
+                    req.call(service),
+                    req.call(service)
+                ),
+                &request_id,
+            ),
+        ),
+        (Service::S3, FaultKind::Denied) => (
+            403,
+            "application/xml",
+            s3_error("AccessDenied", "Access Denied", &request_id),
+        ),
+        (Service::Kms, FaultKind::Denied) => (
+            400,
+            "application/x-amz-json-1.1",
+            r#"{"__type":"AccessDeniedException","message":"Access denied"}"#.to_string(),
+        ),
         (Service::Iam | Service::Sts, FaultKind::Throttled) => (
             400,
             "text/xml",
@@ -100,6 +126,7 @@ pub(super) fn error_answer(service: Service, kind: FaultKind, req: &Request, see
     };
     let reason = match status {
         400 => "Bad Request",
+        403 => "Forbidden",
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };

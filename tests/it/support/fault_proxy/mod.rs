@@ -17,6 +17,7 @@
 //! | internal error | `500` `ServiceFailure` (IAM) / `InternalFailure` (STS), or `503` `ServiceUnavailable` | `500` `InternalError`, or `503` `ServiceUnavailable` | `500` `KMSInternalException` |
 //! | connection reset | the request is read, then the connection is reset (RST) without a byte of answer | same | same |
 //! | lost answer (writes only) | forwarded to moto, moto's answer dropped, an internal error (`500`/`503` as above) sent instead: the write took effect, the client heard a failure | same | same |
+//! | denied (one call, [`Faults::Deny`]) | `403` `AccessDenied`, `User: ... is not authorized to perform: ...` | `403` `AccessDenied`, `Access Denied` | `400` `AccessDeniedException` |
 //!
 //! Writes are IAM `Create*`, `Put*`, `Update*`, `Attach*`, `Detach*`,
 //! `Delete*`; KMS `PutKeyPolicy`; S3 `PUT`/`DELETE` of `?cors`.
@@ -70,6 +71,9 @@ pub enum FaultKind {
     Reset,
     /// Forwarded, then answered with an internal error.
     LostAnswer,
+    /// Answered `AccessDenied`, as to credentials the call is not allowed
+    /// to (moto does not enforce IAM permissions).
+    Denied,
 }
 
 /// How the proxy chooses faults.
@@ -86,6 +90,9 @@ pub enum Faults {
     /// Every request gets `kind` (a lost answer only on writes; reads are
     /// forwarded then).
     Always(FaultKind),
+    /// Every request for this call (`iam:GetAccountAuthorizationDetails`)
+    /// is denied; everything else is forwarded.
+    Deny(&'static str),
 }
 
 /// One injected fault, for reports.
@@ -413,7 +420,7 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Shared) {
         let service = req.service();
         let call = req.call(service);
         let write = req.is_write(service, &call);
-        let fault = choose(shared, &req, write);
+        let fault = choose(shared, &req, &call, write);
         if let Some(kind) = fault {
             lock(&shared.injected).push(Injected {
                 service,
@@ -456,7 +463,7 @@ fn reset(stream: &TcpStream) {
 }
 
 /// The fault for this request, if any.
-fn choose(shared: &Shared, req: &Request, write: bool) -> Option<FaultKind> {
+fn choose(shared: &Shared, req: &Request, call: &str, write: bool) -> Option<FaultKind> {
     let faults = *lock(&shared.faults);
     let identity = req.identity();
     let occurrence = {
@@ -467,6 +474,7 @@ fn choose(shared: &Shared, req: &Request, write: bool) -> Option<FaultKind> {
     };
     match faults {
         Faults::Off => None,
+        Faults::Deny(denied) => (call == denied).then_some(FaultKind::Denied),
         Faults::LoseEachWriteOnce => (write && occurrence == 1).then_some(FaultKind::LostAnswer),
         Faults::Always(FaultKind::LostAnswer) => write.then_some(FaultKind::LostAnswer),
         Faults::Always(kind) => Some(kind),
