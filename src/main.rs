@@ -55,8 +55,14 @@ struct Global {
     /// How `plan` reads roles and customer managed policies: `per-role`
     /// (GetRole, ... per role), `bulk` (GetAccountAuthorizationDetails), or
     /// `auto`: in bulk for specs with many roles.
-    #[arg(long, global = true, env = "A2I_FIX_IAM_READS", value_name = "HOW",
-          value_enum, default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        env = "A2I_FIX_IAM_READS",
+        value_name = "HOW",
+        value_enum,
+        default_value = "auto"
+    )]
     iam_reads: IamReadsArg,
     /// How many S3 reads may be in flight at once.
     #[arg(long, global = true, env = "A2I_FIX_S3_CONCURRENCY", value_name = "N",

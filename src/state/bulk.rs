@@ -17,7 +17,8 @@
 //!   a per-resource re-read ([`super::read_current`]) byte for byte. The
 //!   bulk answer has no role description or maximum session duration:
 //!   those stay `None` (only `export` uses them, and it reads them with
-//!   GetRole).
+//!   GetRole). Attached policies are sorted by name, as
+//!   ListAttachedRolePolicies lists them.
 //! - **What is kept.** Only the roles the spec needs; every customer
 //!   managed policy's default version (a policy is served from here to
 //!   whoever names it, a caller user included). AWS managed policies are
@@ -93,10 +94,7 @@ impl Reader<'_> {
         let Some(names) = &self.bulk_roles else {
             return Ok(None);
         };
-        let bulk = self
-            .bulk
-            .get_or_try_init(|| self.read_bulk(names))
-            .await?;
+        let bulk = self.bulk.get_or_try_init(|| self.read_bulk(names)).await?;
         Ok(bulk.as_ref())
     }
 
@@ -176,13 +174,20 @@ fn role_state(role: &aws_sdk_iam::types::RoleDetail) -> Result<RoleState, StateE
             Ok((policy.to_string(), document))
         })
         .collect::<Result<_, StateError>>()?;
+    // In the order ListAttachedRolePolicies lists them: by name.
+    let mut attached_policies: Vec<_> = role
+        .attached_managed_policies()
+        .iter()
+        .map(attached)
+        .collect();
+    attached_policies.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(RoleState {
         name: name.to_string(),
         arn: role.arn().ok_or_else(|| missing("ARN"))?.to_string(),
         path: role.path().unwrap_or("/").to_string(),
         trust_policy: decode(trust, || format!("the trust policy of role `{name}`"))?,
         inline_policies,
-        attached_policies: role.attached_managed_policies().iter().map(attached).collect(),
+        attached_policies,
         permissions_boundary: role
             .permissions_boundary()
             .and_then(|b| b.permissions_boundary_arn.clone()),

@@ -65,8 +65,8 @@ use crate::model::{PrincipalKind, Target};
 use crate::policy::CorsConfiguration;
 use crate::requirements::Needs;
 
-use errors::call_error;
 pub use bulk::BULK_THRESHOLD;
+use errors::call_error;
 pub use errors::{StateError, describe_fault, iam_action, outcome_uncertain};
 pub use kms::is_aws_managed_alias;
 pub use s3::cors_text;
