@@ -276,6 +276,15 @@ OTHER_INLINE = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": "*"}]})
 
 
+def seed_other_roles(c, m):
+    """M roles the spec does not name (each with an inline policy): the rest
+    of the account, which GetAccountAuthorizationDetails returns too."""
+    for i in range(m):
+        role = f"other-{i}"
+        c["iam"].create_role(RoleName=role, AssumeRolePolicyDocument=LAMBDA_TRUST)
+        c["iam"].put_role_policy(RoleName=role, PolicyName="app", PolicyDocument=OTHER_INLINE)
+
+
 def seed(c, n):
     """N flows, broken: nothing A2I needs is granted yet. Returns the spec."""
     keys = []
@@ -375,6 +384,10 @@ def main():
     ap.add_argument("--sizes", default="10,40,200")
     ap.add_argument("--latency-ms", type=float, default=30)
     ap.add_argument("--no-apply", action="store_true")
+    ap.add_argument("--other-roles", type=int, default=0,
+                    help="also seed this many roles the spec does not name (a larger account)")
+    ap.add_argument("--no-sequential", action="store_true",
+                    help="skip the sequential boto3 baseline (it takes minutes at N = 200)")
     ap.add_argument("--tool-args", default="", help="extra flags for a2i-fix (e.g. tuning)")
     args = ap.parse_args()
     latency = args.latency_ms / 1000
@@ -384,6 +397,7 @@ def main():
         try:
             direct = clients(f"http://127.0.0.1:{port}")
             spec_text = seed(direct, n)
+            seed_other_roles(direct, args.other_roles)
             proxy = Proxy(port, latency)
             endpoint = f"http://127.0.0.1:{proxy.port}"
             work = tempfile.mkdtemp()
@@ -399,12 +413,14 @@ def main():
             extra = args.tool_args.split()
             wall, rss, first, calls, throttled = run_tool(
                 args.binary, ["plan", "--spec", spec] + extra, env, proxy)
-            by_hand = clients(endpoint)
-            proxy.reset()
-            t = time.monotonic()
-            sequential_reads(by_hand, n)
-            seq = time.monotonic() - t
-            seq_throttled = sum(proxy.throttled.values())
+            seq, seq_throttled = float("nan"), 0
+            if not args.no_sequential:
+                by_hand = clients(endpoint)
+                proxy.reset()
+                t = time.monotonic()
+                sequential_reads(by_hand, n)
+                seq = time.monotonic() - t
+                seq_throttled = sum(proxy.throttled.values())
             fl = floor(calls, latency, 3)
             row = dict(n=n, plan=wall, seq=seq, floor=fl, rss=rss, first=first,
                        calls=sum(calls.values()), throttled=sum(throttled.values()),
@@ -429,7 +445,8 @@ def main():
         finally:
             moto.kill()
             moto.wait()
-    print(f"\nlatency {args.latency_ms:.0f} ms per request; times in seconds; memory in MiB\n")
+    print(f"\nlatency {args.latency_ms:.0f} ms per request; {args.other_roles} other roles in the "
+          f"account; a2i-fix flags: {args.tool_args or '(none)'}; times in seconds; memory in MiB\n")
     print("| N | plan | sequential | floor | plan/sequential | plan/floor | calls | throttled (plan / sequential) | peak RSS | start-up (validate) | start to first request |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

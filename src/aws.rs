@@ -28,6 +28,15 @@
 //!   [`AwsOptions::operation_timeout`]; defaults [`ATTEMPT_TIMEOUT`],
 //!   [`OPERATION_TIMEOUT`]), so a stalled connection ends with an error
 //!   naming the call instead of waiting forever.
+//! - **Start-up.** Credentials in the environment (the first source of the
+//!   default chain) are used without building the chain, whose web
+//!   identity provider builds an STS client and so loads the platform's
+//!   root certificates. With an `http://` endpoint (an emulator, the benchmark's
+//!   proxy) and no per-service endpoint variable, the clients share a plain
+//!   HTTP client: the default HTTPS client would load and parse the
+//!   platform's root certificates before the first request (most of the
+//!   time from process start to the first request), with nothing to verify.
+//!   Against AWS (`https://`) the default client is used unchanged.
 //! - [`ApiCounter`] counts **operations**, not attempts: an interceptor records
 //!   each operation once when it starts (`read_before_serialization`: once per
 //!   execution, after the operation's metadata is known; `read_before_execution`
@@ -229,6 +238,15 @@ pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
 
     let region = resolve_region(options, imds.clone(), deadline).await?;
 
+    // The environment comes first in the default chain; when it holds
+    // credentials, the chain is not built: building it builds an STS
+    // client for web identity, which loads the platform's root
+    // certificates (most of the time from start to the first request).
+    let environment = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    if environment.provide_credentials().await.is_ok() {
+        return build(options, region, SharedCredentialsProvider::new(environment)).await;
+    }
+
     let mut chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
         .region(region.clone())
         .imds_client(imds);
@@ -398,6 +416,25 @@ fn custom_s3_endpoint(options: &AwsOptions, config: &SdkConfig) -> bool {
         || env_set("AWS_ENDPOINT_URL_S3")
 }
 
+/// Whether every service is reached over plain `http://`: the endpoint
+/// option, or else `AWS_ENDPOINT_URL`, is `http://...`, and no
+/// `AWS_ENDPOINT_URL_<SERVICE>` variable points a service elsewhere (nor
+/// does `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` turn the variable off). A
+/// profile's `endpoint_url` is not consulted: the default client is kept.
+fn plain_http_endpoint(options: &AwsOptions) -> bool {
+    let ignore_env = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let global = options.endpoint_url.clone().or_else(|| {
+        (!ignore_env)
+            .then(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .flatten()
+    });
+    let per_service = std::env::vars_os().any(|(name, value)| {
+        name.to_string_lossy().starts_with("AWS_ENDPOINT_URL_") && !value.is_empty()
+    });
+    global.is_some_and(|url| url.to_ascii_lowercase().starts_with("http://")) && !per_service
+}
+
 async fn build(
     options: &AwsOptions,
     region: Region,
@@ -416,6 +453,9 @@ async fn build(
     }
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
+    }
+    if plain_http_endpoint(options) {
+        loader = loader.http_client(aws_smithy_http_client::Builder::new().build_http());
     }
     let config = loader.load().await;
     let counter = ApiCounter::default();

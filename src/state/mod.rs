@@ -5,7 +5,8 @@
 //! Files: this one holds the plain-data types, the bounded [`Reader`] and the
 //! three entry points ([`read_state`], [`read_current`],
 //! [`current_from_state`]); `iam`, `s3` and `kms` hold the reads of each
-//! service; `errors` maps SDK errors to [`StateError`].
+//! service; `bulk` the bulk IAM read; `errors` maps SDK errors to
+//! [`StateError`].
 //!
 //! Decisions:
 //! - Exactly the reads the needs call for, each once (how each API behaves:
@@ -31,6 +32,15 @@
 //!   input bucket GetBucketTagging and per distinct key id ListResourceTags
 //!   (`tags`: who owns what the plan may change; a role's tags come with
 //!   GetRole). A listing costs one call per page.
+//! - **In bulk**, from [`BULK_THRESHOLD`] distinct roles to read (flow,
+//!   preview and caller roles) or with `--iam-reads bulk` (see `bulk`):
+//!   GetAccountAuthorizationDetails (filters `Role`, `LocalManagedPolicy`;
+//!   one call per page) replaces every GetRole, ListRolePolicies,
+//!   ListAttachedRolePolicies and GetRolePolicy above, and GetPolicy +
+//!   GetPolicyVersion of customer managed policies; AWS managed policies
+//!   are still read with GetPolicy + GetPolicyVersion, users one by one.
+//!   Denied (`AccessDenied`): the per-role reads above, noted once on
+//!   stderr.
 //! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
 //!   narrower, since its control plane throttles first; S3 and KMS wider), so
 //!   the reads run concurrently but never more than that many at once; IAM
