@@ -120,7 +120,7 @@ impl Reader<'_> {
             .send();
         let mut bulk = Bulk::default();
         while let Some(page) = self
-            .call_iam("GetAccountAuthorizationDetails", pages.next())
+            .call_iam("GetAccountAuthorizationDetails", || pages.next())
             .await
         {
             let page = match page {

@@ -46,10 +46,9 @@ impl Reader<'_> {
         name: &str,
     ) -> Result<Option<aws_sdk_iam::types::Role>, StateError> {
         match self
-            .call_iam(
-                "GetRole",
-                self.clients.iam.get_role().role_name(name).send(),
-            )
+            .call_iam("GetRole", || {
+                self.clients.iam.get_role().role_name(name).send()
+            })
             .await
         {
             Ok(out) => Ok(out.role),
@@ -82,7 +81,7 @@ impl Reader<'_> {
             .into_paginator()
             .send();
         let mut names = Vec::new();
-        while let Some(page) = self.call_iam("ListRolePolicies", pages.next()).await {
+        while let Some(page) = self.call_iam("ListRolePolicies", || pages.next()).await {
             let page = page
                 .map_err(|e| call_error("iam", "ListRolePolicies", format!("role `{role}`"), e))?;
             names.extend(page.policy_names().iter().cloned());
@@ -102,7 +101,7 @@ impl Reader<'_> {
             .get_role_policy()
             .role_name(role)
             .policy_name(policy_name);
-        match self.call_iam("GetRolePolicy", request.send()).await {
+        match self.call_iam("GetRolePolicy", || request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of role `{role}`")
             })
@@ -135,7 +134,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 while let Some(page) = self
-                    .call_iam("ListAttachedRolePolicies", pages.next())
+                    .call_iam("ListAttachedRolePolicies", || pages.next())
                     .await
                 {
                     match page {
@@ -157,7 +156,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 while let Some(page) = self
-                    .call_iam("ListAttachedUserPolicies", pages.next())
+                    .call_iam("ListAttachedUserPolicies", || pages.next())
                     .await
                 {
                     match page {
@@ -185,7 +184,7 @@ impl Reader<'_> {
             .send();
         let mut names = Vec::new();
         while let Some(page) = self
-            .call_iam("ListInstanceProfilesForRole", pages.next())
+            .call_iam("ListInstanceProfilesForRole", || pages.next())
             .await
         {
             let page = page.map_err(|e| {
@@ -229,7 +228,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 let mut names = Vec::new();
-                while let Some(page) = self.call_iam("ListUserPolicies", pages.next()).await {
+                while let Some(page) = self.call_iam("ListUserPolicies", || pages.next()).await {
                     let page = page.map_err(|e| {
                         call_error("iam", "ListUserPolicies", format!("user `{name}`"), e)
                     })?;
@@ -263,7 +262,7 @@ impl Reader<'_> {
             .get_user_policy()
             .user_name(user)
             .policy_name(policy_name);
-        match self.call_iam("GetUserPolicy", request.send()).await {
+        match self.call_iam("GetUserPolicy", || request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of user `{user}`")
             })
@@ -350,10 +349,9 @@ impl Reader<'_> {
     pub(super) async fn managed_policy(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
         let resource = || format!("managed policy `{arn}`");
         let policy = self
-            .call_iam(
-                "GetPolicy",
-                self.clients.iam.get_policy().policy_arn(arn).send(),
-            )
+            .call_iam("GetPolicy", || {
+                self.clients.iam.get_policy().policy_arn(arn).send()
+            })
             .await
             .map_err(|e| call_error("iam", "GetPolicy", resource(), e))?;
         let version_id = policy
@@ -365,15 +363,14 @@ impl Reader<'_> {
                 message: "the response has no default version id".into(),
             })?;
         let version = self
-            .call_iam(
-                "GetPolicyVersion",
+            .call_iam("GetPolicyVersion", || {
                 self.clients
                     .iam
                     .get_policy_version()
                     .policy_arn(arn)
                     .version_id(version_id)
-                    .send(),
-            )
+                    .send()
+            })
             .await
             .map_err(|e| call_error("iam", "GetPolicyVersion", resource(), e))?;
         let text = version

@@ -238,39 +238,47 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Run one API call while holding a permit of `permits`.
-    async fn limited<F: Future>(permits: &Semaphore, call: F) -> F::Output {
+    /// Run one API call while holding a permit of `permits`. The call's
+    /// future is made, and boxed, only once the permit is held: a read
+    /// waiting for its turn holds no SDK future (each is large), so the
+    /// hundreds of reads a large spec starts at once cost little memory,
+    /// and moving them around costs little time.
+    async fn limited<F: Future>(permits: &Semaphore, make: impl FnOnce() -> F) -> F::Output {
         // The semaphore is never closed, so `acquire` cannot fail; were it
         // to, the call would simply run unbounded.
         let _permit = permits.acquire().await.ok();
-        call.await
+        Box::pin(make()).await
     }
 
     /// An IAM call: paced per operation (see [`crate::aws::Pace`]), then
     /// bounded by the IAM permits. The pace is waited for first, so a call
     /// waiting for its operation's next token holds no permit.
-    async fn call_iam<F: Future>(&self, operation: &'static str, call: F) -> F::Output {
+    async fn call_iam<F: Future>(
+        &self,
+        operation: &'static str,
+        make: impl FnOnce() -> F,
+    ) -> F::Output {
         self.clients.iam_pace.ready(operation).await;
-        Self::limited(&self.iam, call).await
+        Self::limited(&self.iam, make).await
     }
 
     /// STS's one call, under the IAM permits (IAM's control plane) but not
     /// paced: STS's rates are far higher.
-    async fn call_sts<F: Future>(&self, call: F) -> F::Output {
-        Self::limited(&self.iam, call).await
+    async fn call_sts<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
+        Self::limited(&self.iam, make).await
     }
 
-    async fn call_s3<F: Future>(&self, call: F) -> F::Output {
-        Self::limited(&self.s3, call).await
+    async fn call_s3<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
+        Self::limited(&self.s3, make).await
     }
 
-    async fn call_kms<F: Future>(&self, call: F) -> F::Output {
-        Self::limited(&self.kms, call).await
+    async fn call_kms<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
+        Self::limited(&self.kms, make).await
     }
 
     async fn caller_identity(&self) -> Result<(String, String), StateError> {
         let out = self
-            .call_sts(self.clients.sts.get_caller_identity().send())
+            .call_sts(|| self.clients.sts.get_caller_identity().send())
             .await
             .map_err(|e| call_error("sts", "GetCallerIdentity", "the caller".into(), e))?;
         let account = out.account().unwrap_or_default().to_string();
