@@ -8,6 +8,8 @@
 #   scripts/bench.sh                       # N = 10, 40, 200 at 30 ms
 #   scripts/bench.sh --sizes 10 --latency-ms 80 --no-apply
 #   A2I_FIX_BIN=target/debug/a2i-fix scripts/bench.sh   # skip the release build
+#   scripts/bench.sh accounts              # 50 accounts x 4 flows in one run
+#   scripts/bench.sh accounts --accounts 10 --flows 4
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,5 +18,9 @@ binary="${A2I_FIX_BIN:-}"
 if [ -z "$binary" ]; then
     cargo build --release --quiet
     binary="$root/target/release/a2i-fix"
+fi
+if [ "${1:-}" = accounts ]; then
+    shift
+    exec "$root/.venv/bin/python" scripts/bench_accounts.py --binary "$binary" --moto-server "$moto_server" "$@"
 fi
 exec "$root/.venv/bin/python" scripts/bench_aws_like.py --binary "$binary" --moto-server "$moto_server" "$@"

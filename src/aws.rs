@@ -61,6 +61,9 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
+mod pace;
+pub use pace::{BULK_RATE, IAM_RATE, Pace};
+
 /// How long finding the region may take.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_millis(1800);
 
@@ -109,69 +112,17 @@ pub struct AwsOptions {
 /// GetPolicy, GetPolicyVersion), or the whole account's at once
 /// (GetAccountAuthorizationDetails, paginated). `Auto` picks by how many
 /// roles the spec needs read (see `state::BULK_THRESHOLD`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum IamReads {
+    /// In bulk from 30 distinct roles to read (flow, preview and caller
+    /// roles; `state::BULK_THRESHOLD`), else role by role.
     #[default]
     Auto,
+    /// GetRole, ListRolePolicies, ListAttachedRolePolicies and GetRolePolicy
+    /// for each role.
     PerRole,
+    /// GetAccountAuthorizationDetails (role by role when denied).
     Bulk,
-}
-
-/// IAM requests a second per API and account that a2i-fix sends at most.
-/// AWS does not publish IAM's rates; throttling starts at roughly this for
-/// GetRole, ListRolePolicies and ListAttachedRolePolicies (higher for
-/// GetPolicy and GetPolicyVersion), so pacing every IAM API at it keeps a
-/// run from being throttled while the APIs run side by side.
-pub const IAM_RATE: u32 = 15;
-
-/// Requests a second a2i-fix sends at most to GetAccountAuthorizationDetails
-/// (each a page of up to 1,000 roles and policies). AWS publishes no rate
-/// for it; this is an assumption, lower than [`IAM_RATE`] since every
-/// answer is large (the AWS-like benchmark's proxy allows the same).
-pub const BULK_RATE: u32 = 2;
-
-/// The IAM operation paced at [`BULK_RATE`] instead of the per-API rate.
-const BULK_OPERATION: &str = "GetAccountAuthorizationDetails";
-
-/// Client-side pacing of IAM calls: a token bucket per operation (a full
-/// second's worth to start with, then `rate` a second), shared by every
-/// read made through one set of clients; GetAccountAuthorizationDetails
-/// has a bucket of its own at [`BULK_RATE`] (or `rate`, when lower).
-/// Waiting for a token happens before a call takes one of the service's
-/// concurrency permits, so a paced operation never holds up another.
-#[derive(Clone)]
-pub struct Pace {
-    per_api: Arc<governor::DefaultKeyedRateLimiter<&'static str>>,
-    bulk: Arc<governor::DefaultDirectRateLimiter>,
-}
-
-impl Pace {
-    pub fn per_second(rate: u32) -> Pace {
-        let quota = |rate: u32| {
-            governor::Quota::per_second(
-                std::num::NonZeroU32::new(rate).unwrap_or(std::num::NonZeroU32::MIN),
-            )
-        };
-        Pace {
-            per_api: Arc::new(governor::RateLimiter::keyed(quota(rate))),
-            bulk: Arc::new(governor::RateLimiter::direct(quota(rate.min(BULK_RATE)))),
-        }
-    }
-
-    /// Wait until `operation` may be sent.
-    pub async fn ready(&self, operation: &'static str) {
-        if operation == BULK_OPERATION {
-            self.bulk.until_ready().await;
-        } else {
-            self.per_api.until_key_ready(&operation).await;
-        }
-    }
-}
-
-impl std::fmt::Debug for Pace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pace")
-    }
 }
 
 /// How many reads may be in flight at once, per service. IAM's control
@@ -220,6 +171,9 @@ pub struct Clients {
     /// endpoint follows `AWS_ENDPOINT_URL_SAGEMAKER` when set.
     #[cfg(feature = "discover")]
     pub sagemaker: aws_sdk_sagemaker::Client,
+    /// AWS Organizations (`accounts --from-organization`); its one endpoint
+    /// is in `us-east-1`, whatever the region of the other clients.
+    pub organizations: aws_sdk_organizations::Client,
     pub region: String,
     pub counter: ApiCounter,
     /// Reads in flight per service (see [`Concurrency`]).
@@ -228,6 +182,9 @@ pub struct Clients {
     pub iam_pace: Pace,
     /// How `plan` reads roles and customer managed policies.
     pub iam_reads: IamReads,
+    /// The credentials the clients sign with: the base of a role assumed
+    /// from them ([`assume_role`]).
+    pub credentials: SharedCredentialsProvider,
 }
 
 /// Build the clients. Fails fast, with a message on how to configure
@@ -282,7 +239,7 @@ pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
     // these credentials first (no second SSO or MFA prompt), and the chain
     // again only once they expire during a long apply.
     let provider = ResolvedOnce {
-        chain,
+        provider: chain,
         first: Mutex::new(Some(first)),
     };
     build(options, region, SharedCredentialsProvider::new(provider)).await
@@ -311,15 +268,15 @@ fn credential_source(options: &AwsOptions) -> String {
 }
 
 /// The credentials resolved at connect time, handed out once, then the
-/// chain itself (the SDK's identity cache asks again only when they
+/// provider itself (the SDK's identity cache asks again only when they
 /// expire).
 #[derive(Debug)]
-struct ResolvedOnce {
-    chain: aws_config::default_provider::credentials::DefaultCredentialsChain,
+struct ResolvedOnce<P> {
+    provider: P,
     first: Mutex<Option<aws_sdk_s3::config::Credentials>>,
 }
 
-impl ProvideCredentials for ResolvedOnce {
+impl<P: ProvideCredentials> ProvideCredentials for ResolvedOnce<P> {
     fn provide_credentials<'a>(
         &'a self,
     ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
@@ -331,7 +288,7 @@ impl ProvideCredentials for ResolvedOnce {
             Some(credentials) => {
                 aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
             }
-            None => self.chain.provide_credentials(),
+            None => self.provider.provide_credentials(),
         }
     }
 }
@@ -440,10 +397,7 @@ async fn build(
     region: Region,
     credentials: SharedCredentialsProvider,
 ) -> anyhow::Result<Clients> {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
-        .operation_timeout(options.operation_timeout.unwrap_or(OPERATION_TIMEOUT))
-        .build();
+    let timeouts = timeouts(options);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
         .credentials_provider(credentials)
@@ -485,6 +439,12 @@ async fn build(
         .retry_partition(part("sts"))
         .interceptor(interceptor.clone())
         .build();
+    let organizations_config = aws_sdk_organizations::config::Builder::from(&config)
+        .region(Region::from_static("us-east-1"))
+        .retry_config(retries.other.clone())
+        .retry_partition(part("organizations"))
+        .interceptor(interceptor.clone())
+        .build();
     #[cfg(feature = "discover")]
     let sagemaker_config = aws_sdk_sagemaker::config::Builder::from(&config)
         .retry_config(retries.other)
@@ -502,12 +462,109 @@ async fn build(
         sts: aws_sdk_sts::Client::from_conf(sts_config),
         #[cfg(feature = "discover")]
         sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker_config),
+        organizations: aws_sdk_organizations::Client::from_conf(organizations_config),
         region,
         counter,
         concurrency: options.concurrency.unwrap_or_default(),
         iam_pace: Pace::per_second(options.iam_rate.unwrap_or(IAM_RATE)),
         iam_reads: options.iam_reads.unwrap_or_default(),
+        credentials: config
+            .credentials_provider()
+            .context("no AWS credentials configured")?,
     })
+}
+
+/// A role to assume in another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+}
+
+/// The session name a2i-fix's assumed-role sessions carry, so that
+/// CloudTrail shows who made the calls.
+pub const SESSION_NAME: &str = "a2i-fix";
+
+/// Clients for `role`, assumed with the credentials of `base` (through STS
+/// at `options`' endpoint, in `options`' region or `base`'s). The role is
+/// assumed here, once: a denial, a missing role or a wrong external id is
+/// an error now, naming the role, before any other call. The session is
+/// renewed through the same provider when it expires during a long run.
+pub async fn assume_role(
+    base: &Clients,
+    options: &AwsOptions,
+    role: &AssumeRole,
+) -> anyhow::Result<Clients> {
+    let region = Region::new(options.region.clone().unwrap_or(base.region.clone()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .credentials_provider(base.credentials.clone())
+        .timeout_config(timeouts(options))
+        .retry_config(RetryConfig::standard().with_max_attempts(OTHER_MAX_ATTEMPTS));
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+        .session_name(SESSION_NAME)
+        .configure(&config);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.build().await;
+    let first = provider.provide_credentials().await.map_err(|e| {
+        anyhow!(
+            "cannot assume role `{}`: {}: check that the role exists, that its trust policy lets your credentials assume it{}, and that they may call sts:AssumeRole",
+            role.role_arn,
+            assume_role_error(&e),
+            if role.external_id.is_some() {
+                " with this external id"
+            } else {
+                ""
+            }
+        )
+    })?;
+    let provider = ResolvedOnce {
+        provider,
+        first: Mutex::new(Some(first)),
+    };
+    let options = AwsOptions {
+        region: Some(region.to_string()),
+        // The profile gave the base credentials; its settings must not
+        // replace the assumed ones.
+        profile: None,
+        ..options.clone()
+    };
+    build(&options, region, SharedCredentialsProvider::new(provider)).await
+}
+
+/// Why AssumeRole failed, in one line: STS's code and message when it
+/// answered (`AccessDenied: User: ... is not authorized ...`), else the
+/// chain of causes (a timeout, a connection refused).
+fn assume_role_error(error: &aws_credential_types::provider::error::CredentialsError) -> String {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let mut causes = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = next {
+        if let Some(sts) = cause.downcast_ref::<AssumeRoleError>() {
+            return format!(
+                "{}: {}",
+                sts.code().unwrap_or("error"),
+                sts.message().unwrap_or("no message")
+            );
+        }
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    causes.join(": ")
+}
+
+fn timeouts(options: &AwsOptions) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
+        .operation_timeout(options.operation_timeout.unwrap_or(OPERATION_TIMEOUT))
+        .build()
 }
 
 /// The retry settings of each client.

@@ -17,6 +17,7 @@
 //! private; each module's root re-exports what callers use), and at the root
 //! the types a caller of the library needs most.
 
+pub mod accounts;
 pub mod apply;
 pub mod aws;
 pub mod commands;

@@ -52,18 +52,9 @@ struct Global {
     #[arg(long, global = true, env = "A2I_FIX_IAM_RATE", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1000), default_value = "15")]
     iam_rate: u32,
-    /// How `plan` reads roles and customer managed policies: `per-role`
-    /// (GetRole, ... per role), `bulk` (GetAccountAuthorizationDetails), or
-    /// `auto`: in bulk for specs with many roles.
-    #[arg(
-        long,
-        global = true,
-        env = "A2I_FIX_IAM_READS",
-        value_name = "HOW",
-        value_enum,
-        default_value = "auto"
-    )]
-    iam_reads: IamReadsArg,
+    /// How `plan` reads roles and customer managed policies (default: auto).
+    #[arg(long, global = true, env = "A2I_FIX_IAM_READS", value_enum)]
+    iam_reads: Option<a2i_fix::aws::IamReads>,
     /// How many S3 reads may be in flight at once.
     #[arg(long, global = true, env = "A2I_FIX_S3_CONCURRENCY", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
@@ -85,14 +76,6 @@ struct Global {
     /// Never colour the output (the same as `--color never`).
     #[arg(long, global = true)]
     no_color: bool,
-}
-
-/// `--iam-reads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum IamReadsArg {
-    Auto,
-    PerRole,
-    Bulk,
 }
 
 /// `--color`.
@@ -159,6 +142,40 @@ enum Command {
     /// Read the account's flow definitions and write them as a spec file.
     #[cfg(feature = "discover")]
     Discover(DiscoverArgs),
+    /// Write an accounts file from AWS Organizations, for review.
+    Accounts(OrganizationArgs),
+}
+
+#[derive(Debug, Args)]
+struct OrganizationArgs {
+    /// List the organization's active accounts (ListAccounts; run with
+    /// credentials of the management account or a delegated administrator).
+    #[arg(long, required = true)]
+    from_organization: bool,
+    /// The role a2i-fix assumes in each account (a name: the ARN is made
+    /// per account).
+    #[arg(long, value_name = "NAME")]
+    role: String,
+    /// The external id the role's trust policy asks for, if any.
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+    /// The regions to check in every account (repeat, or separate with commas).
+    #[arg(
+        long = "regions",
+        value_name = "REGION",
+        value_delimiter = ',',
+        required = true
+    )]
+    regions: Vec<String>,
+    /// The spec file every account starts with (relative to the accounts file).
+    #[arg(long = "account-spec", value_name = "FILE", default_value = "a2i.toml")]
+    account_spec: String,
+    /// The accounts file to write; `-` prints it.
+    #[arg(long, value_name = "FILE", default_value = "accounts.toml")]
+    out: PathBuf,
+    /// Replace the file when it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -221,6 +238,35 @@ struct DiscoverArgs {
     flags: DiscoverFlags,
 }
 
+/// Many accounts in one run.
+#[derive(Debug, Args)]
+struct AccountsArgs {
+    /// An accounts file (see README "Many accounts"): plan or apply every
+    /// account and region it lists, instead of one account from `--spec`.
+    #[arg(long, value_name = "FILE", conflicts_with = "spec")]
+    accounts: Option<PathBuf>,
+    /// Only the accounts with this name or tag (repeat for more).
+    #[arg(long, value_name = "NAME|TAG", requires = "accounts")]
+    only: Vec<String>,
+    /// How many accounts and regions are worked on at once.
+    #[arg(long, value_name = "N", requires = "accounts", env = "A2I_FIX_ACCOUNT_CONCURRENCY",
+          value_parser = clap::value_parser!(u16).range(1..=256),
+          default_value_t = a2i_fix::commands::accounts::ACCOUNT_CONCURRENCY as u16)]
+    account_concurrency: u16,
+}
+
+impl AccountsArgs {
+    fn options(&self) -> Option<commands::accounts::AccountsOptions> {
+        self.accounts
+            .as_ref()
+            .map(|file| commands::accounts::AccountsOptions {
+                file: file.clone(),
+                only: self.only.clone(),
+                concurrency: usize::from(self.account_concurrency),
+            })
+    }
+}
+
 #[derive(Debug, Args)]
 struct WriteArgs {
     /// Do not ask for confirmation (for pipelines).
@@ -245,10 +291,14 @@ struct WriteArgs {
 
 #[derive(Debug, Args)]
 struct ApplyArgs {
-    /// A plan saved with `plan --out`; without it the plan is computed from the spec.
+    /// A plan saved with `plan --out` (with `--accounts`: the directory
+    /// `plan --accounts --out DIR` wrote); without it the plan is computed
+    /// from the spec.
     plan_file: Option<PathBuf>,
     #[command(flatten)]
     spec: SpecArg,
+    #[command(flatten)]
+    accounts: AccountsArgs,
     #[command(flatten)]
     write: WriteArgs,
 }
@@ -270,8 +320,13 @@ struct ShowArgs {
 
 #[derive(Debug, Args)]
 struct RollbackArgs {
-    /// The journal an apply wrote (in `.a2i-fix/` by default).
+    /// The journal an apply wrote (in `.a2i-fix/` by default); with
+    /// `--accounts`, also the run directory of a many-account apply
+    /// (`.a2i-fix/runs/...`).
     journal: PathBuf,
+    /// The accounts file that says how to reach the journal's account(s).
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
     /// Roll back even when a newer apply's writes to the same resources are
     /// still in effect (they are undone too). Without it such a rollback is
     /// refused, naming the newer journal.
@@ -305,9 +360,13 @@ struct PlanArgs {
     /// change can meet (the plan's warnings), 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Also save the plan to FILE, for a later `apply FILE`.
+    /// Also save the plan to FILE, for a later `apply FILE` (with
+    /// `--accounts`: one plan per account and region in the directory FILE,
+    /// for a later `apply FILE --accounts ...`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    accounts: AccountsArgs,
     /// Plan from the account's flow definitions, read now (as `discover`
     /// would write them, merged with `--spec` when it exists), writing no
     /// spec file.
@@ -418,11 +477,7 @@ fn connection(global: &Global) -> commands::Connection {
             kms: usize::from(global.kms_concurrency),
         }),
         iam_rate: Some(global.iam_rate),
-        iam_reads: Some(match global.iam_reads {
-            IamReadsArg::Auto => a2i_fix::aws::IamReads::Auto,
-            IamReadsArg::PerRole => a2i_fix::aws::IamReads::PerRole,
-            IamReadsArg::Bulk => a2i_fix::aws::IamReads::Bulk,
-        }),
+        iam_reads: global.iam_reads,
     })
 }
 
@@ -473,6 +528,23 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Validate(args) => commands::validate(&args.spec, &mut console),
         Command::Plan(args) => {
+            if let Some(accounts) = args.accounts.options() {
+                #[cfg(feature = "discover")]
+                if args.discover {
+                    return Err(anyhow::anyhow!(
+                        "`--discover` plans one account: with `--accounts`, write `discover = true` for the accounts to discover in the accounts file"
+                    ));
+                }
+                return commands::accounts::plan(
+                    &connection,
+                    &accounts,
+                    format_of(args.json, args.format),
+                    args.detailed_exitcode,
+                    args.out.as_deref(),
+                    &mut console,
+                )
+                .await;
+            }
             let options = commands::PlanOptions {
                 spec: args.spec.spec.clone(),
                 format: format_of(args.json, args.format),
@@ -519,6 +591,16 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::export(&connection, &options, &mut console).await
         }
         Command::Apply(args) => {
+            if let Some(accounts) = args.accounts.options() {
+                return commands::accounts::apply(
+                    &connection,
+                    &accounts,
+                    args.plan_file.as_deref(),
+                    &write_options(&args.write),
+                    &mut console,
+                )
+                .await;
+            }
             let command = commands::ApplyCommand {
                 plan_file: args.plan_file.clone(),
                 spec: args.spec.spec.clone(),
@@ -527,16 +609,37 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::apply(&connection, &command, &mut console).await
         }
         Command::Rollback(args) => {
-            commands::rollback(
-                &connection,
-                &args.journal,
-                &commands::WriteOptions {
-                    force: args.force,
-                    ..write_options(&args.write)
-                },
-                &mut console,
-            )
-            .await
+            let write = commands::WriteOptions {
+                force: args.force,
+                ..write_options(&args.write)
+            };
+            if let Some(file) = &args.accounts {
+                let accounts = commands::accounts::AccountsOptions {
+                    file: file.clone(),
+                    only: Vec::new(),
+                    concurrency: commands::accounts::ACCOUNT_CONCURRENCY,
+                };
+                return commands::accounts::rollback(
+                    &connection,
+                    &accounts,
+                    &args.journal,
+                    &write,
+                    &mut console,
+                )
+                .await;
+            }
+            commands::rollback(&connection, &args.journal, &write, &mut console).await
+        }
+        Command::Accounts(args) => {
+            let command = commands::accounts::FromOrganization {
+                role: args.role.clone(),
+                external_id: args.external_id.clone(),
+                regions: args.regions.clone(),
+                spec: args.account_spec.clone(),
+                out: args.out.clone(),
+                force: args.force,
+            };
+            commands::accounts::from_organization(&connection, &command, &mut console).await
         }
         // Handled in `main`, before the runtime starts.
         Command::Completions(_) | Command::Man => Ok(Outcome::Success),

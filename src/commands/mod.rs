@@ -13,6 +13,7 @@
 //! | [`apply`] | the spec or a saved plan, the account | the plan's changes, after confirmation |
 //! | [`rollback`] | a journal, the account | the journal's writes undone, after confirmation |
 //! | [`export`] | the spec or a saved plan, the account | nothing (writes the plan as Terraform configuration) |
+//! | [`accounts`] | an accounts file, its specs, every account it selects | as `plan`, `apply` and `rollback`, per account |
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use crate::plan::{self, Plan};
 use crate::render::{self, Format, Locate, TextOptions};
 use crate::{apply, requirements, saved, spec, state};
 
+pub mod accounts;
 mod anchors;
 #[cfg(feature = "discover")]
 mod discover;
@@ -302,6 +304,12 @@ pub async fn apply(
     // Whether someone can confirm is decided now, but refused only when
     // there is something to apply: an account already right exits 0 in a
     // pipeline too.
+    if let Some(dir) = command.plan_file.as_deref().filter(|p| p.is_dir()) {
+        anyhow::bail!(
+            "`{}` is a directory: a directory of saved plans (`plan --accounts ... --out DIR`) is applied with `--accounts FILE`",
+            dir.display()
+        );
+    }
     let confirmation = confirmation(&command.write, console);
     let (clients, expected_account, plan) = match &command.plan_file {
         Some(file) => {
@@ -338,6 +346,12 @@ pub async fn rollback(
     write: &WriteOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
+    if journal.is_dir() {
+        anyhow::bail!(
+            "`{}` is a directory: the run directory of a many-account apply is rolled back with `--accounts FILE`; otherwise give one journal file",
+            journal.display()
+        );
+    }
     let confirmation = confirmation(write, console);
     let clients = connection.connect().await?;
     let identity = apply::identify(&clients).await?;
@@ -364,7 +378,7 @@ pub async fn rollback(
 }
 
 /// `None` for a dry run (nothing to confirm).
-fn confirmation(
+pub(super) fn confirmation(
     write: &WriteOptions,
     console: &Console<'_>,
 ) -> Option<Result<apply::Confirmation, apply::NoTerminal>> {
@@ -375,7 +389,7 @@ fn confirmation(
 async fn execute_confirmed(
     clients: &Clients,
     plan: &Plan,
-    mut options: apply::ApplyOptions,
+    options: apply::ApplyOptions,
     confirmation: Option<Result<apply::Confirmation, apply::NoTerminal>>,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
@@ -394,6 +408,19 @@ async fn execute_confirmed(
             return Ok(Outcome::Cancelled);
         }
     }
+    let (outcome, _journal) = write_and_report(clients, plan, options, console).await;
+    outcome
+}
+
+/// Lock the backup directory, execute the plan's writes and print the
+/// report: the part of `apply` and `rollback` after confirmation. Also
+/// gives the journal written, if any.
+pub(super) async fn write_and_report(
+    clients: &Clients,
+    plan: &Plan,
+    mut options: apply::ApplyOptions,
+    console: &mut Console<'_>,
+) -> (anyhow::Result<Outcome>, Option<PathBuf>) {
     // One writer per backup directory, from here until the report.
     let _lock = if options.dry_run {
         None
@@ -403,13 +430,18 @@ async fn execute_confirmed(
         } else {
             "apply"
         };
-        Some(lock::lock_backup_dir(&options.backup_dir, command)?)
+        match lock::lock_backup_dir(&options.backup_dir, command) {
+            Ok(lock) => Some(lock),
+            Err(e) => return (Err(e), None),
+        }
     };
     if !options.dry_run && console.handle_ctrl_c {
         // After the prompt, so that Ctrl-C at the prompt still just quits.
         options.interrupt = apply::Interrupt::on_ctrl_c();
     }
-    writeln!(console.out)?;
+    if let Err(e) = writeln!(console.out) {
+        return (Err(e.into()), None);
+    }
     let bar = WriteBar::start(plan.changes.len(), console.spinner && !options.dry_run);
     options.progress = bar.progress();
     let executed = apply::execute(clients, plan, &options).await;
@@ -421,25 +453,23 @@ async fn execute_confirmed(
         Ok(report) => {
             let _ = write!(console.out, "{report}");
             let _ = console.out.flush();
-            Ok(Outcome::Success)
+            (Ok(Outcome::Success), report.journal.clone())
         }
         Err(err) => match err.report() {
             Some(report) => {
                 let _ = write!(console.out, "{report}");
                 let _ = console.out.flush();
+                let journal = report.journal.clone();
                 // The report above is the whole story: returning `err` itself
                 // would print it a second time, on stderr.
-                if plan.spec_hash.is_empty() {
-                    Err(anyhow::anyhow!(
-                        "not every document was put back and verified (see the report above): fix the cause and run the same `a2i-fix rollback` again; what is already back counts as done"
-                    ))
+                let message = if plan.spec_hash.is_empty() {
+                    "not every document was put back and verified (see the report above): fix the cause and run the same `a2i-fix rollback` again; what is already back counts as done"
                 } else {
-                    Err(anyhow::anyhow!(
-                        "not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
-                    ))
-                }
+                    "not every change was applied and verified (see the report above): fix the cause and run the same command again, or put back what was written with the `a2i-fix rollback` command shown above"
+                };
+                (Err(anyhow::anyhow!(message)), journal)
             }
-            None => Err(anyhow::Error::new(err)),
+            None => (Err(anyhow::Error::new(err)), None),
         },
     }
 }
@@ -503,7 +533,7 @@ pub(super) async fn read_and_plan(
 }
 
 /// Read what `spec` needs from the account and build the plan.
-async fn plan_spec(
+pub(super) async fn plan_spec(
     clients: &Clients,
     spec: &spec::Spec,
     spinner: bool,

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("spec", &["model"]),
     ("requirements", &["model", "spec", "policy"]),
     ("aws", &["model"]),
+    ("accounts", &["aws"]),
     ("state", &["model", "requirements", "policy", "aws"]),
     ("discover", &["spec", "aws", "state"]),
     ("plan", &["model", "requirements", "state", "policy"]),
@@ -41,6 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "apply",
             "discover",
             "export",
+            "accounts",
         ],
     ),
 ];

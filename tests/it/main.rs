@@ -8,6 +8,7 @@
 
 mod support;
 
+mod accounts;
 mod apply_converges;
 mod apply_execute;
 mod apply_kms_retry;

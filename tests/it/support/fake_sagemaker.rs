@@ -80,9 +80,17 @@ impl FakeFlow {
         Some(flow)
     }
 
+    /// In the account of its role (a flow definition and the role it
+    /// names live in one account), moto's account when the role says none.
     fn arn(&self) -> String {
+        let account = self
+            .role_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| a.len() == 12)
+            .unwrap_or("123456789012");
         format!(
-            "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/{}",
+            "arn:aws:sagemaker:us-east-1:{account}:flow-definition/{}",
             self.name
         )
     }

@@ -28,32 +28,6 @@ pub(super) fn error_answer(service: Service, kind: FaultKind, req: &Request, see
     // The 503 variant of an internal error, for a quarter of them.
     let unavailable = rng.unit() < 0.25;
     let (status, content_type, body) = match (service, kind) {
-        // IAM's answer to a call no policy allows (an STS call is worded the
-        // same way).
-        (Service::Iam | Service::Sts, FaultKind::Denied) => (
-            403,
-            "text/xml",
-            query_error(
-                "Sender",
-                "AccessDenied",
-                &format!(
-                    "User: arn:aws:iam::123456789012:user/a2i-fix-test is not authorized to perform: {} on resource: * because no identity-based policy allows the {} action",
-                    req.call(service),
-                    req.call(service)
-                ),
-                &request_id,
-            ),
-        ),
-        (Service::S3, FaultKind::Denied) => (
-            403,
-            "application/xml",
-            s3_error("AccessDenied", "Access Denied", &request_id),
-        ),
-        (Service::Kms, FaultKind::Denied) => (
-            400,
-            "application/x-amz-json-1.1",
-            r#"{"__type":"AccessDeniedException","message":"Access denied"}"#.to_string(),
-        ),
         (Service::Iam | Service::Sts, FaultKind::Throttled) => (
             400,
             "text/xml",
@@ -126,7 +100,6 @@ pub(super) fn error_answer(service: Service, kind: FaultKind, req: &Request, see
     };
     let reason = match status {
         400 => "Bad Request",
-        403 => "Forbidden",
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
@@ -155,4 +128,23 @@ fn s3_error(code: &str, message: &str, request_id: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId><HostId>a2i-fix-fault-proxy</HostId></Error>"
     )
+}
+
+/// IAM's or STS's `403 AccessDenied` (query protocol), as AWS words it
+/// for a caller whose policies do not allow `action` on `resource`.
+pub(super) fn access_denied(service: Service, action: &str, resource: &str) -> Vec<u8> {
+    let ns = if service == Service::Sts {
+        "https://sts.amazonaws.com/doc/2011-06-15/"
+    } else {
+        "https://iam.amazonaws.com/doc/2010-05-08/"
+    };
+    let request_id = "c0ffee00-0000-4000-8000-000000000403";
+    let body = format!(
+        "<ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/testing is not authorized to perform: {action} on resource: {resource}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    );
+    format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nx-amzn-RequestId: {request_id}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }

@@ -17,7 +17,6 @@
 //! | internal error | `500` `ServiceFailure` (IAM) / `InternalFailure` (STS), or `503` `ServiceUnavailable` | `500` `InternalError`, or `503` `ServiceUnavailable` | `500` `KMSInternalException` |
 //! | connection reset | the request is read, then the connection is reset (RST) without a byte of answer | same | same |
 //! | lost answer (writes only) | forwarded to moto, moto's answer dropped, an internal error (`500`/`503` as above) sent instead: the write took effect, the client heard a failure | same | same |
-//! | denied (one call, [`Faults::Deny`]) | `403` `AccessDenied`, `User: ... is not authorized to perform: ...` | `403` `AccessDenied`, `Access Denied` | `400` `AccessDeniedException` |
 //!
 //! Writes are IAM `Create*`, `Put*`, `Update*`, `Attach*`, `Detach*`,
 //! `Delete*`; KMS `PutKeyPolicy`; S3 `PUT`/`DELETE` of `?cors`.
@@ -51,8 +50,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod answers;
-use answers::error_answer;
 pub use answers::s3_slow_down;
+use answers::{access_denied, error_answer};
 
 /// The AWS service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,9 +70,6 @@ pub enum FaultKind {
     Reset,
     /// Forwarded, then answered with an internal error.
     LostAnswer,
-    /// Answered `AccessDenied`, as to credentials the call is not allowed
-    /// to (moto does not enforce IAM permissions).
-    Denied,
 }
 
 /// How the proxy chooses faults.
@@ -90,9 +86,6 @@ pub enum Faults {
     /// Every request gets `kind` (a lost answer only on writes; reads are
     /// forwarded then).
     Always(FaultKind),
-    /// Every request for this call (`iam:GetAccountAuthorizationDetails`)
-    /// is denied; everything else is forwarded.
-    Deny(&'static str),
 }
 
 /// One injected fault, for reports.
@@ -111,6 +104,8 @@ struct Shared {
     seen: Mutex<HashMap<u64, u64>>,
     injected: Mutex<Vec<Injected>>,
     forwarded: Mutex<usize>,
+    /// Calls answered `AccessDenied`: (call, form field, value).
+    denied: Mutex<Vec<(String, String, String)>>,
     shutdown: AtomicBool,
 }
 
@@ -136,6 +131,7 @@ impl FaultProxy {
             seen: Mutex::new(HashMap::new()),
             injected: Mutex::new(Vec::new()),
             forwarded: Mutex::new(0),
+            denied: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -178,6 +174,13 @@ impl FaultProxy {
             *m.entry(i.kind).or_insert(0) += 1;
         }
         m
+    }
+
+    /// Answer every IAM or STS `call` (`sts:AssumeRole`) whose form field
+    /// `field` is `value` with `403 AccessDenied`, as AWS does when the
+    /// caller may not make it (moto allows everything).
+    pub fn deny(&self, call: &str, field: &str, value: &str) {
+        lock(&self.shared.denied).push((call.into(), field.into(), value.into()));
     }
 
     /// How many requests reached moto (lost answers included).
@@ -420,7 +423,17 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Shared) {
         let service = req.service();
         let call = req.call(service);
         let write = req.is_write(service, &call);
-        let fault = choose(shared, &req, &call, write);
+        if let Some(resource) = denied(shared, &req, &call) {
+            let action = call.clone();
+            if client
+                .write_all(&access_denied(service, &action, &resource))
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        let fault = choose(shared, &req, write);
         if let Some(kind) = fault {
             lock(&shared.injected).push(Injected {
                 service,
@@ -462,8 +475,19 @@ fn reset(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
+/// The value of the denied field when this request is denied.
+fn denied(shared: &Shared, req: &Request, call: &str) -> Option<String> {
+    lock(&shared.denied).iter().find_map(|(c, field, value)| {
+        let got = form_value(&req.body, field)?;
+        let got = percent_encoding::percent_decode_str(&got.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        (c == call && &got == value).then_some(got)
+    })
+}
+
 /// The fault for this request, if any.
-fn choose(shared: &Shared, req: &Request, call: &str, write: bool) -> Option<FaultKind> {
+fn choose(shared: &Shared, req: &Request, write: bool) -> Option<FaultKind> {
     let faults = *lock(&shared.faults);
     let identity = req.identity();
     let occurrence = {
@@ -474,7 +498,6 @@ fn choose(shared: &Shared, req: &Request, call: &str, write: bool) -> Option<Fau
     };
     match faults {
         Faults::Off => None,
-        Faults::Deny(denied) => (call == denied).then_some(FaultKind::Denied),
         Faults::LoseEachWriteOnce => (write && occurrence == 1).then_some(FaultKind::LostAnswer),
         Faults::Always(FaultKind::LostAnswer) => write.then_some(FaultKind::LostAnswer),
         Faults::Always(kind) => Some(kind),
