@@ -28,6 +28,15 @@
 //!   [`AwsOptions::operation_timeout`]; defaults [`ATTEMPT_TIMEOUT`],
 //!   [`OPERATION_TIMEOUT`]), so a stalled connection ends with an error
 //!   naming the call instead of waiting forever.
+//! - **Start-up.** Credentials in the environment (the first source of the
+//!   default chain) are used without building the chain, whose web
+//!   identity provider builds an STS client and so loads the platform's
+//!   root certificates. With an `http://` endpoint (an emulator, the benchmark's
+//!   proxy) and no per-service endpoint variable, the clients share a plain
+//!   HTTP client: the default HTTPS client would load and parse the
+//!   platform's root certificates before the first request (most of the
+//!   time from process start to the first request), with nothing to verify.
+//!   Against AWS (`https://`) the default client is used unchanged.
 //! - [`ApiCounter`] counts **operations**, not attempts: an interceptor records
 //!   each operation once when it starts (`read_before_serialization`: once per
 //!   execution, after the operation's metadata is known; `read_before_execution`
@@ -51,6 +60,9 @@ use aws_sdk_s3::config::{
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+mod pace;
+pub use pace::{BULK_RATE, IAM_RATE, Pace};
 
 /// How long finding the region may take.
 pub const RESOLVE_DEADLINE: Duration = Duration::from_millis(1800);
@@ -90,41 +102,27 @@ pub struct AwsOptions {
     pub concurrency: Option<Concurrency>,
     /// Requests a second per IAM API; [`IAM_RATE`] when `None`.
     pub iam_rate: Option<u32>,
+    /// How roles and customer managed policies are read;
+    /// [`IamReads::Auto`] when `None`.
+    pub iam_reads: Option<IamReads>,
 }
 
-/// IAM requests a second per API and account that a2i-fix sends at most.
-/// AWS does not publish IAM's rates; throttling starts at roughly this for
-/// GetRole, ListRolePolicies and ListAttachedRolePolicies (higher for
-/// GetPolicy and GetPolicyVersion), so pacing every IAM API at it keeps a
-/// run from being throttled while the APIs run side by side.
-pub const IAM_RATE: u32 = 15;
-
-/// Client-side pacing of IAM calls: a token bucket per operation (a full
-/// second's worth to start with, then `rate` a second), shared by every
-/// read made through one set of clients. Waiting for a token happens before
-/// a call takes one of the service's concurrency permits, so a paced
-/// operation never holds up another.
-#[derive(Clone)]
-pub struct Pace(Arc<governor::DefaultKeyedRateLimiter<&'static str>>);
-
-impl Pace {
-    pub fn per_second(rate: u32) -> Pace {
-        let rate = std::num::NonZeroU32::new(rate).unwrap_or(std::num::NonZeroU32::MIN);
-        Pace(Arc::new(governor::RateLimiter::keyed(
-            governor::Quota::per_second(rate),
-        )))
-    }
-
-    /// Wait until `operation` may be sent.
-    pub async fn ready(&self, operation: &'static str) {
-        self.0.until_key_ready(&operation).await;
-    }
-}
-
-impl std::fmt::Debug for Pace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pace")
-    }
+/// How `plan` reads roles and customer managed policies: one role at a time
+/// (GetRole, ListRolePolicies, ListAttachedRolePolicies, GetRolePolicy,
+/// GetPolicy, GetPolicyVersion), or the whole account's at once
+/// (GetAccountAuthorizationDetails, paginated). `Auto` picks by how many
+/// roles the spec needs read (see `state::BULK_THRESHOLD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum IamReads {
+    /// In bulk from 30 distinct roles to read (flow, preview and caller
+    /// roles; `state::BULK_THRESHOLD`), else role by role.
+    #[default]
+    Auto,
+    /// GetRole, ListRolePolicies, ListAttachedRolePolicies and GetRolePolicy
+    /// for each role.
+    PerRole,
+    /// GetAccountAuthorizationDetails (role by role when denied).
+    Bulk,
 }
 
 /// How many reads may be in flight at once, per service. IAM's control
@@ -182,6 +180,8 @@ pub struct Clients {
     pub concurrency: Concurrency,
     /// Client-side pacing of IAM calls (see [`Pace`]).
     pub iam_pace: Pace,
+    /// How `plan` reads roles and customer managed policies.
+    pub iam_reads: IamReads,
     /// The credentials the clients sign with: the base of a role assumed
     /// from them ([`assume_role`]).
     pub credentials: SharedCredentialsProvider,
@@ -194,6 +194,15 @@ pub async fn connect(options: &AwsOptions) -> anyhow::Result<Clients> {
     let imds = fast_imds_client();
 
     let region = resolve_region(options, imds.clone(), deadline).await?;
+
+    // The environment comes first in the default chain; when it holds
+    // credentials, the chain is not built: building it builds an STS
+    // client for web identity, which loads the platform's root
+    // certificates (most of the time from start to the first request).
+    let environment = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    if environment.provide_credentials().await.is_ok() {
+        return build(options, region, SharedCredentialsProvider::new(environment)).await;
+    }
 
     let mut chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
         .region(region.clone())
@@ -364,6 +373,25 @@ fn custom_s3_endpoint(options: &AwsOptions, config: &SdkConfig) -> bool {
         || env_set("AWS_ENDPOINT_URL_S3")
 }
 
+/// Whether every service is reached over plain `http://`: the endpoint
+/// option, or else `AWS_ENDPOINT_URL`, is `http://...`, and no
+/// `AWS_ENDPOINT_URL_<SERVICE>` variable points a service elsewhere (nor
+/// does `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` turn the variable off). A
+/// profile's `endpoint_url` is not consulted: the default client is kept.
+fn plain_http_endpoint(options: &AwsOptions) -> bool {
+    let ignore_env = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let global = options.endpoint_url.clone().or_else(|| {
+        (!ignore_env)
+            .then(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .flatten()
+    });
+    let per_service = std::env::vars_os().any(|(name, value)| {
+        name.to_string_lossy().starts_with("AWS_ENDPOINT_URL_") && !value.is_empty()
+    });
+    global.is_some_and(|url| url.to_ascii_lowercase().starts_with("http://")) && !per_service
+}
+
 async fn build(
     options: &AwsOptions,
     region: Region,
@@ -379,6 +407,9 @@ async fn build(
     }
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
+    }
+    if plain_http_endpoint(options) {
+        loader = loader.http_client(aws_smithy_http_client::Builder::new().build_http());
     }
     let config = loader.load().await;
     let counter = ApiCounter::default();
@@ -436,6 +467,7 @@ async fn build(
         counter,
         concurrency: options.concurrency.unwrap_or_default(),
         iam_pace: Pace::per_second(options.iam_rate.unwrap_or(IAM_RATE)),
+        iam_reads: options.iam_reads.unwrap_or_default(),
         credentials: config
             .credentials_provider()
             .context("no AWS credentials configured")?,

@@ -52,6 +52,9 @@ struct Global {
     #[arg(long, global = true, env = "A2I_FIX_IAM_RATE", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1000), default_value = "15")]
     iam_rate: u32,
+    /// How `plan` reads roles and customer managed policies (default: auto).
+    #[arg(long, global = true, env = "A2I_FIX_IAM_READS", value_enum)]
+    iam_reads: Option<a2i_fix::aws::IamReads>,
     /// How many S3 reads may be in flight at once.
     #[arg(long, global = true, env = "A2I_FIX_S3_CONCURRENCY", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64), default_value = "16")]
@@ -474,6 +477,7 @@ fn connection(global: &Global) -> commands::Connection {
             kms: usize::from(global.kms_concurrency),
         }),
         iam_rate: Some(global.iam_rate),
+        iam_reads: global.iam_reads,
     })
 }
 

@@ -39,50 +39,35 @@ pub async fn export(
     options: &ExportOptions,
     console: &mut Console<'_>,
 ) -> anyhow::Result<Outcome> {
-    let (plan, roles) = match &options.plan_file {
-        // A saved plan is exported exactly as saved; only the attributes of
-        // the roles whose trust policy it changes are read now (GetRole).
+    // A saved plan is exported exactly as saved; a plan is computed now
+    // otherwise. Either way the attributes of the roles whose trust policy
+    // it changes are read now (GetRole): the bulk read `plan` may use has
+    // no description or maximum session duration.
+    let (clients, plan) = match &options.plan_file {
         Some(file) => {
             let plan = saved::load_saved_plan(file)?;
             let clients = connection.connect().await?;
             let identity = apply::identify(&clients).await?;
             saved::check_account(&plan, &identity.account_id, &clients.region)?;
-            let names: Vec<&str> = plan
-                .changes
-                .iter()
-                .filter_map(|c| match &c.target {
-                    crate::model::Target::TrustPolicy { role } => Some(role.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let roles = state::role_attributes(&clients, names)
-                .await
-                .context("failed to read the roles the saved plan changes")?;
-            (plan, roles)
+            (clients, plan)
         }
         None => {
-            let (_, _, state, plan) =
+            let (clients, _, _, plan) =
                 read_and_plan(connection, &options.spec, console.spinner).await?;
-            let roles = state
-                .roles
-                .iter()
-                .filter_map(|(name, role)| {
-                    let role = role.as_ref()?;
-                    Some((
-                        name.clone(),
-                        state::RoleAttributes {
-                            path: role.path.clone(),
-                            description: role.description.clone(),
-                            max_session_duration: role.max_session_duration,
-                            permissions_boundary: role.permissions_boundary.clone(),
-                            tags: role.tags.clone(),
-                        },
-                    ))
-                })
-                .collect();
-            (plan, roles)
+            (clients, plan)
         }
     };
+    let names: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.target {
+            crate::model::Target::TrustPolicy { role } => Some(role.as_str()),
+            _ => None,
+        })
+        .collect();
+    let roles = state::role_attributes(&clients, names)
+        .await
+        .context("failed to read the roles the plan changes")?;
     if plan.changes.is_empty() {
         writeln!(
             console.err,

@@ -280,7 +280,12 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
 
 /// Parse and validate spec text; `file` is used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Spec, SpecError> {
-    let cx = Cx { file, text };
+    let newlines = location::newlines(text);
+    let cx = Cx {
+        file,
+        text,
+        newlines: &newlines,
+    };
     let root = DeTable::parse(text).map_err(|e| cx.syntax_error(&e))?;
     let mut spec = walk::spec(cx, root.get_ref())?;
     spec.hash = crate::model::digest_bytes(text.as_bytes());

@@ -25,11 +25,18 @@ pub(super) fn decode(text: &str, what: impl FnOnce() -> String) -> Result<String
         })
 }
 
-fn attached(policy: &aws_sdk_iam::types::AttachedPolicy) -> AttachedPolicy {
+pub(super) fn attached(policy: &aws_sdk_iam::types::AttachedPolicy) -> AttachedPolicy {
     AttachedPolicy {
         name: policy.policy_name.clone().unwrap_or_default(),
         arn: policy.policy_arn.clone().unwrap_or_default(),
     }
+}
+
+/// Tags as (key, value).
+pub(super) fn tag_pairs(tags: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
 }
 
 impl Reader<'_> {
@@ -39,10 +46,9 @@ impl Reader<'_> {
         name: &str,
     ) -> Result<Option<aws_sdk_iam::types::Role>, StateError> {
         match self
-            .call_iam(
-                "GetRole",
-                self.clients.iam.get_role().role_name(name).send(),
-            )
+            .call_iam("GetRole", || {
+                self.clients.iam.get_role().role_name(name).send()
+            })
             .await
         {
             Ok(out) => Ok(out.role),
@@ -75,7 +81,7 @@ impl Reader<'_> {
             .into_paginator()
             .send();
         let mut names = Vec::new();
-        while let Some(page) = self.call_iam("ListRolePolicies", pages.next()).await {
+        while let Some(page) = self.call_iam("ListRolePolicies", || pages.next()).await {
             let page = page
                 .map_err(|e| call_error("iam", "ListRolePolicies", format!("role `{role}`"), e))?;
             names.extend(page.policy_names().iter().cloned());
@@ -95,7 +101,7 @@ impl Reader<'_> {
             .get_role_policy()
             .role_name(role)
             .policy_name(policy_name);
-        match self.call_iam("GetRolePolicy", request.send()).await {
+        match self.call_iam("GetRolePolicy", || request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of role `{role}`")
             })
@@ -128,7 +134,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 while let Some(page) = self
-                    .call_iam("ListAttachedRolePolicies", pages.next())
+                    .call_iam("ListAttachedRolePolicies", || pages.next())
                     .await
                 {
                     match page {
@@ -150,7 +156,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 while let Some(page) = self
-                    .call_iam("ListAttachedUserPolicies", pages.next())
+                    .call_iam("ListAttachedUserPolicies", || pages.next())
                     .await
                 {
                     match page {
@@ -178,7 +184,7 @@ impl Reader<'_> {
             .send();
         let mut names = Vec::new();
         while let Some(page) = self
-            .call_iam("ListInstanceProfilesForRole", pages.next())
+            .call_iam("ListInstanceProfilesForRole", || pages.next())
             .await
         {
             let page = page.map_err(|e| {
@@ -205,6 +211,12 @@ impl Reader<'_> {
         kind: PrincipalKind,
         name: &str,
     ) -> Result<Vec<(String, String)>, StateError> {
+        if kind == PrincipalKind::Role
+            && let Some(bulk) = self.bulk().await?
+        {
+            let role = bulk.roles.get(name);
+            return Ok(role.map(|r| r.inline_policies.clone()).unwrap_or_default());
+        }
         let names = match kind {
             PrincipalKind::Role => self.inline_policy_names(name).await?,
             PrincipalKind::User => {
@@ -216,7 +228,7 @@ impl Reader<'_> {
                     .into_paginator()
                     .send();
                 let mut names = Vec::new();
-                while let Some(page) = self.call_iam("ListUserPolicies", pages.next()).await {
+                while let Some(page) = self.call_iam("ListUserPolicies", || pages.next()).await {
                     let page = page.map_err(|e| {
                         call_error("iam", "ListUserPolicies", format!("user `{name}`"), e)
                     })?;
@@ -250,7 +262,7 @@ impl Reader<'_> {
             .get_user_policy()
             .user_name(user)
             .policy_name(policy_name);
-        match self.call_iam("GetUserPolicy", request.send()).await {
+        match self.call_iam("GetUserPolicy", || request.send()).await {
             Ok(out) => decode(out.policy_document(), || {
                 format!("inline policy `{policy_name}` of user `{user}`")
             })
@@ -268,8 +280,12 @@ impl Reader<'_> {
     /// Everything about one role; `None` when it does not exist. GetRole,
     /// ListRolePolicies and ListAttachedRolePolicies go out together (one
     /// round trip instead of two); for a missing role the listings answer
-    /// `NoSuchEntity` too, and only GetRole's answer counts.
+    /// `NoSuchEntity` too, and only GetRole's answer counts. When this
+    /// reader reads in bulk, the role comes from the bulk answer.
     pub(super) async fn role(&self, name: &str) -> Result<Option<RoleState>, StateError> {
+        if let Some(bulk) = self.bulk().await? {
+            return Ok(bulk.roles.get(name).cloned());
+        }
         let (role, names, attached) = futures::join!(
             self.get_role(name),
             self.inline_policy_names(name),
@@ -302,17 +318,14 @@ impl Reader<'_> {
                 .and_then(|b| b.permissions_boundary_arn.clone()),
             description: role.description.clone(),
             max_session_duration: role.max_session_duration,
-            tags: role
-                .tags()
-                .iter()
-                .map(|t| (t.key.clone(), t.value.clone()))
-                .collect(),
+            tags: tag_pairs(role.tags()),
         }))
     }
 
     /// [`Reader::managed_policy`], read once per reader however many roles
     /// and callers ask for it, even at the same time: the first asker reads,
-    /// the others wait for its answer.
+    /// the others wait for its answer. A customer managed policy the bulk
+    /// answer holds is taken from it.
     pub(super) async fn managed_policy_once(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
         let cell = {
             let mut cells = self
@@ -321,9 +334,14 @@ impl Reader<'_> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             cells.entry(arn.to_string()).or_default().clone()
         };
-        cell.get_or_try_init(|| self.managed_policy(arn))
-            .await
-            .cloned()
+        cell.get_or_try_init(|| async {
+            match self.bulk_read().and_then(|b| b.policies.get(arn)) {
+                Some(policy) => Ok(policy.clone()),
+                None => self.managed_policy(arn).await,
+            }
+        })
+        .await
+        .cloned()
     }
 
     /// The default version of a managed policy: GetPolicy for its id, then
@@ -331,10 +349,9 @@ impl Reader<'_> {
     pub(super) async fn managed_policy(&self, arn: &str) -> Result<ManagedPolicy, StateError> {
         let resource = || format!("managed policy `{arn}`");
         let policy = self
-            .call_iam(
-                "GetPolicy",
-                self.clients.iam.get_policy().policy_arn(arn).send(),
-            )
+            .call_iam("GetPolicy", || {
+                self.clients.iam.get_policy().policy_arn(arn).send()
+            })
             .await
             .map_err(|e| call_error("iam", "GetPolicy", resource(), e))?;
         let version_id = policy
@@ -346,15 +363,14 @@ impl Reader<'_> {
                 message: "the response has no default version id".into(),
             })?;
         let version = self
-            .call_iam(
-                "GetPolicyVersion",
+            .call_iam("GetPolicyVersion", || {
                 self.clients
                     .iam
                     .get_policy_version()
                     .policy_arn(arn)
                     .version_id(version_id)
-                    .send(),
-            )
+                    .send()
+            })
             .await
             .map_err(|e| call_error("iam", "GetPolicyVersion", resource(), e))?;
         let text = version
@@ -387,16 +403,24 @@ impl Reader<'_> {
         };
         // A role's tags (GetRole) tell whether infrastructure as code
         // manages it; a user only ever gets an attachment: not read.
+        if kind == PrincipalKind::Role
+            && let Some(bulk) = self.bulk().await?
+        {
+            let role = bulk.roles.get(name).ok_or_else(not_found)?;
+            return Ok(CallerState {
+                arn: arn.to_string(),
+                kind,
+                name: name.to_string(),
+                attached_policies: role.attached_policies.clone(),
+                inline_policies: Vec::new(),
+                tags: role.tags.clone(),
+            });
+        }
         let tags = async {
             match kind {
                 PrincipalKind::Role => {
                     let role = self.get_role(name).await?.ok_or_else(not_found)?;
-                    Ok::<_, StateError>(
-                        role.tags()
-                            .iter()
-                            .map(|t| (t.key.clone(), t.value.clone()))
-                            .collect(),
-                    )
+                    Ok::<_, StateError>(tag_pairs(role.tags()))
                 }
                 PrincipalKind::User => Ok(Vec::new()),
             }

@@ -18,7 +18,7 @@ impl Reader<'_> {
             region: self.clients.region.clone(),
         };
         match self
-            .call_kms(self.clients.kms.describe_key().key_id(key_ref).send())
+            .call_kms(|| self.clients.kms.describe_key().key_id(key_ref).send())
             .await
         {
             Ok(out) => out.key_metadata.ok_or_else(not_found),
@@ -40,7 +40,7 @@ impl Reader<'_> {
             .get_key_policy()
             .key_id(key_id)
             .policy_name("default");
-        match self.call_kms(request.send()).await {
+        match self.call_kms(|| request.send()).await {
             Ok(out) => Ok(Some(out.policy().unwrap_or_default().to_string())),
             Err(e) if code(&e) == Some("NotFoundException") => Ok(None),
             Err(e) => Err(call_error(

@@ -5,7 +5,8 @@
 //! Files: this one holds the plain-data types, the bounded [`Reader`] and the
 //! three entry points ([`read_state`], [`read_current`],
 //! [`current_from_state`]); `iam`, `s3` and `kms` hold the reads of each
-//! service; `errors` maps SDK errors to [`StateError`].
+//! service; `bulk` the bulk IAM read; `errors` maps SDK errors to
+//! [`StateError`].
 //!
 //! Decisions:
 //! - Exactly the reads the needs call for, each once (how each API behaves:
@@ -31,6 +32,15 @@
 //!   input bucket GetBucketTagging and per distinct key id ListResourceTags
 //!   (`tags`: who owns what the plan may change; a role's tags come with
 //!   GetRole). A listing costs one call per page.
+//! - **In bulk**, from [`BULK_THRESHOLD`] distinct roles to read (flow,
+//!   preview and caller roles) or with `--iam-reads bulk` (see `bulk`):
+//!   GetAccountAuthorizationDetails (filters `Role`, `LocalManagedPolicy`;
+//!   one call per page) replaces every GetRole, ListRolePolicies,
+//!   ListAttachedRolePolicies and GetRolePolicy above, and GetPolicy +
+//!   GetPolicyVersion of customer managed policies; AWS managed policies
+//!   are still read with GetPolicy + GetPolicyVersion, users one by one.
+//!   Denied (`AccessDenied`): the per-role reads above, noted once on
+//!   stderr.
 //! - Every call goes through its service's semaphore ([`crate::aws::Concurrency`]: IAM
 //!   narrower, since its control plane throttles first; S3 and KMS wider), so
 //!   the reads run concurrently but never more than that many at once; IAM
@@ -45,6 +55,7 @@
 //!   re-read at apply time byte for byte. A CORS configuration's text is
 //!   [`cors_text`] (compact serde JSON of the rules as converted from the SDK).
 
+mod bulk;
 mod errors;
 mod iam;
 mod kms;
@@ -64,6 +75,7 @@ use crate::model::{PrincipalKind, Target};
 use crate::policy::CorsConfiguration;
 use crate::requirements::Needs;
 
+pub use bulk::BULK_THRESHOLD;
 use errors::call_error;
 pub use errors::{StateError, describe_fault, iam_action, outcome_uncertain};
 pub use kms::is_aws_managed_alias;
@@ -206,6 +218,10 @@ struct Reader<'a> {
     /// Managed policies read (or being read) by this reader, by ARN.
     managed:
         std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<ManagedPolicy>>>>,
+    /// The roles to read in bulk (`bulk`); `None`: read role by role.
+    bulk_roles: Option<BTreeSet<String>>,
+    /// The bulk answer, once read (`None` inside: the read was denied).
+    bulk: tokio::sync::OnceCell<Option<bulk::Bulk>>,
 }
 
 impl<'a> Reader<'a> {
@@ -217,42 +233,52 @@ impl<'a> Reader<'a> {
             s3: Semaphore::new(limits.s3.max(1)),
             kms: Semaphore::new(limits.kms.max(1)),
             managed: std::sync::Mutex::default(),
+            bulk_roles: None,
+            bulk: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// Run one API call while holding a permit of `permits`.
-    async fn limited<F: Future>(permits: &Semaphore, call: F) -> F::Output {
+    /// Run one API call while holding a permit of `permits`. The call's
+    /// future is made, and boxed, only once the permit is held: a read
+    /// waiting for its turn holds no SDK future (each is large), so the
+    /// hundreds of reads a large spec starts at once cost little memory,
+    /// and moving them around costs little time.
+    async fn limited<F: Future>(permits: &Semaphore, make: impl FnOnce() -> F) -> F::Output {
         // The semaphore is never closed, so `acquire` cannot fail; were it
         // to, the call would simply run unbounded.
         let _permit = permits.acquire().await.ok();
-        call.await
+        Box::pin(make()).await
     }
 
     /// An IAM call: paced per operation (see [`crate::aws::Pace`]), then
     /// bounded by the IAM permits. The pace is waited for first, so a call
     /// waiting for its operation's next token holds no permit.
-    async fn call_iam<F: Future>(&self, operation: &'static str, call: F) -> F::Output {
+    async fn call_iam<F: Future>(
+        &self,
+        operation: &'static str,
+        make: impl FnOnce() -> F,
+    ) -> F::Output {
         self.clients.iam_pace.ready(operation).await;
-        Self::limited(&self.iam, call).await
+        Self::limited(&self.iam, make).await
     }
 
     /// STS's one call, under the IAM permits (IAM's control plane) but not
     /// paced: STS's rates are far higher.
-    async fn call_sts<F: Future>(&self, call: F) -> F::Output {
-        Self::limited(&self.iam, call).await
+    async fn call_sts<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
+        Self::limited(&self.iam, make).await
     }
 
-    async fn call_s3<F: Future>(&self, call: F) -> F::Output {
-        Self::limited(&self.s3, call).await
+    async fn call_s3<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
+        Self::limited(&self.s3, make).await
     }
 
-    async fn call_kms<F: Future>(&self, call: F) -> F::Output {
-        Self::limited(&self.kms, call).await
+    async fn call_kms<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
+        Self::limited(&self.kms, make).await
     }
 
     async fn caller_identity(&self) -> Result<(String, String), StateError> {
         let out = self
-            .call_sts(self.clients.sts.get_caller_identity().send())
+            .call_sts(|| self.clients.sts.get_caller_identity().send())
             .await
             .map_err(|e| call_error("sts", "GetCallerIdentity", "the caller".into(), e))?;
         let account = out.account().unwrap_or_default().to_string();
@@ -263,7 +289,11 @@ impl<'a> Reader<'a> {
 
 /// Read exactly the state `needs` calls for, concurrently (bounded).
 pub async fn read_state(clients: &Clients, needs: &Needs) -> Result<AccountState, StateError> {
-    let reader = Reader::new(clients);
+    let mut reader = Reader::new(clients);
+    let roles_to_read = bulk::roles_to_read(needs);
+    if bulk::use_bulk(clients.iam_reads, &roles_to_read) {
+        reader.bulk_roles = Some(roles_to_read);
+    }
 
     let buckets: BTreeSet<&String> = needs.cors.keys().chain(&needs.output_buckets).collect();
     let buckets = try_join_all(

@@ -32,7 +32,7 @@ impl Reader<'_> {
         bucket: &str,
     ) -> Result<Option<CorsConfiguration>, StateError> {
         match self
-            .call_s3(self.clients.s3.get_bucket_cors().bucket(bucket).send())
+            .call_s3(|| self.clients.s3.get_bucket_cors().bucket(bucket).send())
             .await
         {
             Ok(out) => Ok(Some(CorsConfiguration {
@@ -59,13 +59,13 @@ impl Reader<'_> {
         bucket: &str,
     ) -> Result<Option<BucketEncryption>, StateError> {
         match self
-            .call_s3(
+            .call_s3(|| {
                 self.clients
                     .s3
                     .get_bucket_encryption()
                     .bucket(bucket)
-                    .send(),
-            )
+                    .send()
+            })
             .await
         {
             Ok(out) => Ok(out
@@ -97,7 +97,7 @@ impl Reader<'_> {
     /// The bucket policy's text; `None` when the bucket has none.
     async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, StateError> {
         match self
-            .call_s3(self.clients.s3.get_bucket_policy().bucket(bucket).send())
+            .call_s3(|| self.clients.s3.get_bucket_policy().bucket(bucket).send())
             .await
         {
             Ok(out) => Ok(out.policy),

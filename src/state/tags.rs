@@ -16,7 +16,7 @@ impl Reader<'_> {
     /// GetBucketTagging; `NoSuchTagSet` means no tags.
     pub(super) async fn bucket_tags(&self, bucket: &str) -> Result<Tags, StateError> {
         match self
-            .call_s3(self.clients.s3.get_bucket_tagging().bucket(bucket).send())
+            .call_s3(|| self.clients.s3.get_bucket_tagging().bucket(bucket).send())
             .await
         {
             Ok(out) => Ok(Tags::Read(
@@ -50,7 +50,7 @@ impl Reader<'_> {
             .into_paginator()
             .send();
         let mut tags = Vec::new();
-        while let Some(page) = self.call_kms(pages.next()).await {
+        while let Some(page) = self.call_kms(|| pages.next()).await {
             match page {
                 Ok(page) => tags.extend(
                     page.tags()

@@ -45,5 +45,6 @@ mod sequences;
 mod spec_errors;
 mod spec_examples;
 mod spec_props;
+mod state_bulk;
 mod state_connect;
 mod state_read;

@@ -1,10 +1,13 @@
 //! `plan --json` reports the API calls it made; with several buckets, roles,
 //! keys and callers sharing things, every read is made exactly as often as
 //! the rules say ("Speed and scale" in `docs/requirements.md`, and the
-//! reads `src/state.rs` documents): none twice, none unneeded.
+//! reads `src/state/mod.rs` documents): none twice, none unneeded. Role by
+//! role, in bulk (`--iam-reads bulk`), and in bulk denied (role by role
+//! after one denied call).
 
 use std::collections::BTreeMap;
 
+use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::*;
 use crate::support::{ACCOUNT_ID, LAMBDA_TRUST, SAGEMAKER_TRUST, cors_rule};
 
@@ -65,9 +68,9 @@ uses = ["textract"]
     )
 }
 
-#[test]
-fn every_read_is_made_once_and_only_when_needed() {
-    let account = SeededServer::start(|s| async move {
+/// The account the spec reads: shared roles, managed policies and keys.
+fn seeded() -> SeededServer {
+    SeededServer::start(|s| async move {
         for bucket in ["calls-in-1", "calls-in-2", "calls-both", "calls-out"] {
             s.bucket(bucket).await;
         }
@@ -93,21 +96,45 @@ fn every_read_is_made_once_and_only_when_needed() {
         let (key_id, _) = s.key(Some(&crate::support::root_only_key_policy())).await;
         s.alias("alias/calls-key", &key_id).await;
         key_id
-    });
+    })
+}
+
+/// `plan --json` of [`spec`] with `args`, run with `endpoint` (moto, or a
+/// proxy in front of it): the plan and its stderr.
+fn plan_with(
+    account: &SeededServer,
+    endpoint: Option<&str>,
+    args: &[&str],
+) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a2i.toml");
     std::fs::write(&path, spec()).expect("writing the spec");
-    let json = plan_json(&account.moto, &path);
+    let mut cmd = a2i_fix(&account.moto);
+    cmd.args(["plan", "--json", "--spec"]).arg(&path).args(args);
+    if let Some(endpoint) = endpoint {
+        cmd.args(["--endpoint-url", endpoint]);
+    }
+    let out = run(&mut cmd).expect_code(0);
+    (out.json(), out.stderr.clone())
+}
 
-    let calls: BTreeMap<String, u64> = json["api_calls"]
+fn api_calls(json: &serde_json::Value) -> BTreeMap<String, u64> {
+    json["api_calls"]
         .as_object()
         .expect("api_calls object")
         .iter()
         .map(|(k, v)| (k.clone(), v.as_u64().expect("a count")))
-        .collect();
+        .collect()
+}
 
-    // Derived from the spec, one rule at a time:
-    let expected: BTreeMap<String, u64> = [
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// The reads that do not depend on how roles are read: STS, S3, KMS, and
+/// the caller user's IAM reads.
+fn same_either_way() -> BTreeMap<String, u64> {
+    counts(&[
         // Who the credentials are (account check, lockout check): once.
         ("sts:GetCallerIdentity", 1),
         // CORS of each distinct input bucket: calls-in-1, calls-both,
@@ -117,34 +144,11 @@ fn every_read_is_made_once_and_only_when_needed() {
         // calls-in-1, calls-both (input of alpha *and* output of beta: read
         // once), calls-in-2, calls-out (three flows write there).
         ("s3:GetBucketEncryption", 4),
-        // Each distinct role: FlowA (two flows), FlowB, FlowNew (missing),
-        // PreviewRole; and caller role calls-app, for its tags (caller FlowB
-        // reuses its role read).
-        ("iam:GetRole", 5),
-        // Inline policy names of each role: FlowA, FlowB, PreviewRole and
-        // FlowNew (sent with GetRole, before it is known to be missing: it
-        // answers NoSuchEntity); and of caller calls-app, which lacks
-        // managed policies it needs, so its own policies are judged (FlowB
-        // lacks nothing).
-        ("iam:ListRolePolicies", 5),
-        // Likewise for caller user calls-bot (no inline policy to read).
+        // Caller user calls-bot lacks a managed policy it needs: its own
+        // inline policies are judged (it has none to read).
         ("iam:ListUserPolicies", 1),
-        // One read per inline policy: FlowA 2, FlowB 1, PreviewRole 0.
-        ("iam:GetRolePolicy", 3),
-        // Attachments of each role (FlowA, FlowB, PreviewRole, and FlowNew,
-        // sent with GetRole) and of each caller role that is not one of
-        // them (calls-app); caller FlowB reuses its role read.
-        ("iam:ListAttachedRolePolicies", 5),
         // Caller users: calls-bot.
         ("iam:ListAttachedUserPolicies", 1),
-        // Each distinct managed policy attached to a role with S3 needs:
-        // SharedS3 (FlowA and FlowB: read once), AmazonAugmentedAIFullAccess
-        // (FlowB), PreviewS3 (PreviewRole); CallsAppLogs, attached to
-        // calls-app, which lacks policies; and the policies callers lack,
-        // to know what they grant: AmazonAugmentedAIIntegratedAPIAccess
-        // (calls-app and calls-bot: read once; FullAccess is read already).
-        ("iam:GetPolicy", 5),
-        ("iam:GetPolicyVersion", 5),
         // Each distinct key reference: `alias/calls-key` (two flows) and
         // its alias ARN.
         ("kms:DescribeKey", 2),
@@ -160,10 +164,97 @@ fn every_read_is_made_once_and_only_when_needed() {
         // The tags of each distinct key behind the spec's references: one.
         // (A role's tags come with GetRole.)
         ("kms:ListResourceTags", 1),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ])
+}
 
-    assert_eq!(calls, expected, "{json:#}");
+/// The role-by-role IAM reads of roles and managed policies.
+fn per_role_reads() -> BTreeMap<String, u64> {
+    counts(&[
+        // Each distinct role: FlowA (two flows), FlowB, FlowNew (missing),
+        // PreviewRole; and caller role calls-app, for its tags (caller FlowB
+        // reuses its role read).
+        ("iam:GetRole", 5),
+        // Inline policy names of each role: FlowA, FlowB, PreviewRole and
+        // FlowNew (sent with GetRole, before it is known to be missing: it
+        // answers NoSuchEntity); and of caller calls-app, which lacks
+        // managed policies it needs, so its own policies are judged (FlowB
+        // lacks nothing).
+        ("iam:ListRolePolicies", 5),
+        // One read per inline policy: FlowA 2, FlowB 1, PreviewRole 0.
+        ("iam:GetRolePolicy", 3),
+        // Attachments of each role (FlowA, FlowB, PreviewRole, and FlowNew,
+        // sent with GetRole) and of each caller role that is not one of
+        // them (calls-app); caller FlowB reuses its role read.
+        ("iam:ListAttachedRolePolicies", 5),
+        // Each distinct managed policy attached to a role with S3 needs:
+        // SharedS3 (FlowA and FlowB: read once), AmazonAugmentedAIFullAccess
+        // (FlowB), PreviewS3 (PreviewRole); CallsAppLogs, attached to
+        // calls-app, which lacks policies; and the policies callers lack,
+        // to know what they grant: AmazonAugmentedAIIntegratedAPIAccess
+        // (calls-app and calls-bot: read once; FullAccess is read already).
+        ("iam:GetPolicy", 5),
+        ("iam:GetPolicyVersion", 5),
+    ])
+}
+
+#[test]
+fn every_read_is_made_once_and_only_when_needed() {
+    let account = seeded();
+    let (json, _) = plan_with(&account, None, &["--iam-reads", "per-role"]);
+    let mut expected = same_either_way();
+    expected.extend(per_role_reads());
+    assert_eq!(api_calls(&json), expected, "{json:#}");
+}
+
+#[test]
+fn in_bulk_every_role_and_customer_policy_comes_from_one_call() {
+    let account = seeded();
+    let (json, _) = plan_with(&account, None, &["--iam-reads", "bulk"]);
+    let mut expected = same_either_way();
+    expected.extend(counts(&[
+        // Every role (FlowA, FlowB, FlowNew found missing, PreviewRole,
+        // caller calls-app with its attachments, tags and, since it lacks
+        // a policy, inline policies) and every customer managed policy
+        // (SharedS3, PreviewS3, CallsAppLogs): one page.
+        ("iam:GetAccountAuthorizationDetails", 1),
+        // The AWS managed policies, not in that answer:
+        // AmazonAugmentedAIFullAccess (attached to FlowB) and
+        // AmazonAugmentedAIIntegratedAPIAccess (callers lack it), each once.
+        ("iam:GetPolicy", 2),
+        ("iam:GetPolicyVersion", 2),
+    ]));
+    assert_eq!(api_calls(&json), expected, "{json:#}");
+
+    // The same plan as role by role.
+    let (per_role, _) = plan_with(&account, None, &["--iam-reads", "per-role"]);
+    assert_eq!(json["changes"], per_role["changes"]);
+    assert_eq!(json["warnings"], per_role["warnings"]);
+}
+
+#[test]
+fn a_denied_bulk_read_falls_back_to_reading_role_by_role() {
+    let account = seeded();
+    let proxy = FaultProxy::start(account.moto.port, 0, Faults::Off);
+    // Every request of it (each asks for roles first), as IAM answers
+    // credentials no policy allows the call.
+    proxy.deny(
+        "iam:GetAccountAuthorizationDetails",
+        "Filter.member.1",
+        "Role",
+    );
+    let (json, stderr) = plan_with(&account, Some(&proxy.endpoint), &["--iam-reads", "bulk"]);
+    // The denied call, then every read the per-role path makes.
+    let mut expected = same_either_way();
+    expected.extend(per_role_reads());
+    expected.insert("iam:GetAccountAuthorizationDetails".into(), 1);
+    assert_eq!(api_calls(&json), expected, "{json:#}");
+    assert_eq!(
+        stderr.matches("GetAccountAuthorizationDetails").count(),
+        1,
+        "the fallback is noted once: {stderr}"
+    );
+
+    let (per_role, _) = plan_with(&account, None, &["--iam-reads", "per-role"]);
+    assert_eq!(json["changes"], per_role["changes"]);
+    assert_eq!(json["warnings"], per_role["warnings"]);
 }
