@@ -589,24 +589,22 @@ async fn profiles_and_the_run_s_own_credentials_are_checked_against_the_account_
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        format!(
-            "[defaults]\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n\n\
-             [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"own\"\n\n\
-             [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"dup\"\n"
-        ),
-    )
-    .unwrap();
-    let plan = |extra: &[&str]| {
+    // Plan with this accounts file.
+    let plan = |file: String, extra: &[&str]| {
+        std::fs::write(dir.path().join("accounts.toml"), file).unwrap();
         let mut cmd = a2i_fix_in(&moto, dir.path());
         cmd.env("AWS_CONFIG_FILE", &config)
             .args(["plan", "--accounts", "accounts.toml"])
             .args(extra);
         run(&mut cmd)
     };
+    let own = format!(
+        "[defaults]\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n\n\
+         [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"own\"\n\n"
+    );
     // One account listed twice is refused before anything is read.
-    let out = plan(&[]);
+    let dup = format!("[[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"dup\"\n");
+    let out = plan(format!("{own}{dup}"), &[]);
     out.assert_code(1, "an account listed twice");
     assert!(
         out.stderr.contains("`accounts.toml`, line 9"),
@@ -619,16 +617,9 @@ async fn profiles_and_the_run_s_own_credentials_are_checked_against_the_account_
         out.all()
     );
 
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        format!(
-            "[defaults]\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n\n\
-             [[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"own\"\n\n\
-             [[account]]\naccount_id = \"999999999999\"\nname = \"elsewhere\"\nprofile = \"mgmt\"\n"
-        ),
-    )
-    .unwrap();
-    let out = plan(&["--detailed-exitcode"]);
+    let elsewhere =
+        "[[account]]\naccount_id = \"999999999999\"\nname = \"elsewhere\"\nprofile = \"mgmt\"\n";
+    let out = plan(format!("{own}{elsewhere}"), &["--detailed-exitcode"]);
     out.assert_code(1, "one entry reaches another account");
     assert!(
         out.stdout.contains(&format!(
@@ -649,14 +640,10 @@ async fn profiles_and_the_run_s_own_credentials_are_checked_against_the_account_
         out.all()
     );
     // The account reached by the profile, alone: planned.
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        format!(
-            "[[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"by-profile\"\nprofile = \"mgmt\"\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n"
-        ),
-    )
-    .unwrap();
-    let out = plan(&["--detailed-exitcode"]);
+    let by_profile = format!(
+        "[[account]]\naccount_id = \"{ACCOUNT_ID}\"\nname = \"by-profile\"\nprofile = \"mgmt\"\nregions = [\"{REGION}\"]\nspec = \"a2i.toml\"\n"
+    );
+    let out = plan(by_profile, &["--detailed-exitcode"]);
     out.assert_code(2, "planned through the profile");
     assert!(
         out.stdout.contains("1 target(s): 1 with changes"),
