@@ -205,9 +205,6 @@ async fn one_run_plans_applies_and_rolls_back_five_accounts() {
         "--detailed-exitcode",
     ]));
     out.assert_code(1, "plan with two accounts failing");
-    if std::env::var_os("SHOW_OUTPUT").is_some() {
-        eprintln!("{}", out.all());
-    }
     for name in ["broken", "fresh", "right", "denied", "missing"] {
         let header = format!("=== {name} ({}), us-east-1 ===", org.id(name));
         assert!(
@@ -288,9 +285,6 @@ async fn one_run_plans_applies_and_rolls_back_five_accounts() {
         "backups",
     ]));
     out.assert_code(1, "apply with two accounts failing");
-    if std::env::var_os("SHOW_OUTPUT").is_some() {
-        eprintln!("{}", out.all());
-    }
     assert!(
         out.stderr.contains("2 of 5 target(s) failed"),
         "{}",

@@ -138,6 +138,22 @@ struct Row {
     planned: anyhow::Result<Planned>,
 }
 
+impl Row {
+    /// Planned, with something to write.
+    fn has_changes(&self) -> bool {
+        self.planned
+            .as_ref()
+            .is_ok_and(|p| !p.plan.changes.is_empty())
+    }
+}
+
+/// How many targets could not be reached or planned, and how many have
+/// changes.
+fn tally(rows: &[Row]) -> (usize, usize) {
+    let failed = rows.iter().filter(|r| r.planned.is_err()).count();
+    (failed, rows.iter().filter(|r| r.has_changes()).count())
+}
+
 /// Plan every target, `concurrency` at a time, in file order.
 async fn plan_all(reach: &Reach<'_>, targets: Vec<Target>, concurrency: usize) -> Vec<Row> {
     futures::stream::iter(targets)
@@ -228,7 +244,7 @@ pub async fn plan(
             options.file.display()
         )?;
     }
-    let failed = rows.iter().filter(|r| r.planned.is_err()).count();
+    let (failed, _) = tally(&rows);
     if failed > 0 {
         bail!(
             "{failed} of {} target(s) could not be planned (see the table above); the others were planned",
@@ -308,11 +324,7 @@ fn confirm_all(
     console: &mut Console<'_>,
 ) -> anyhow::Result<Decision> {
     out::print_rows(rows, Format::Text, console)?;
-    let pending = rows
-        .iter()
-        .filter(|r| r.planned.as_ref().is_ok_and(|p| !p.plan.changes.is_empty()))
-        .count();
-    let failed = rows.iter().filter(|r| r.planned.is_err()).count();
+    let (failed, pending) = tally(rows);
     if pending == 0 {
         let (nothing, verb) = match kind {
             Kind::Apply => ("Nothing to do.", "planned"),
@@ -411,7 +423,7 @@ async fn write_all(
 
 /// The outcome of a run: an error counting the targets that failed.
 fn finish(rows: &[Row], results: &[Option<out::Applied>], kind: Kind) -> anyhow::Result<Outcome> {
-    let failed = rows.iter().filter(|r| r.planned.is_err()).count()
+    let failed = tally(rows).0
         + results
             .iter()
             .filter(|r| r.as_ref().is_some_and(|a| a.result.is_err()))

@@ -13,7 +13,7 @@ use crate::accounts::organization::{self, FileDefaults, OrgAccount};
 use crate::render::{self, Format, TextOptions};
 use crate::{journal, saved};
 
-use super::{FromOrganization, Row};
+use super::{FromOrganization, Row, tally};
 use crate::commands::{Console, Outcome};
 
 /// The run record's name in a run directory.
@@ -85,11 +85,7 @@ pub(super) fn print_rows(
     }
     let numeric = [false, false, true, true, true, true, false];
     print_table(&table, numeric, console.out)?;
-    let failed = rows.iter().filter(|r| r.planned.is_err()).count();
-    let changes = rows
-        .iter()
-        .filter(|r| r.planned.as_ref().is_ok_and(|p| !p.plan.changes.is_empty()))
-        .count();
+    let (failed, changes) = tally(rows);
     writeln!(
         console.out,
         "\n{} target(s): {changes} with changes, {} up to date, {failed} failed.",
@@ -168,11 +164,7 @@ struct JsonSummary {
 }
 
 fn print_json(rows: &[Row], console: &mut Console<'_>) -> anyhow::Result<()> {
-    let failed = rows.iter().filter(|r| r.planned.is_err()).count();
-    let with_changes = rows
-        .iter()
-        .filter(|r| r.planned.as_ref().is_ok_and(|p| !p.plan.changes.is_empty()))
-        .count();
+    let (failed, with_changes) = tally(rows);
     let doc = JsonRun {
         format_version: 1,
         kind: "a2i-fix-accounts-plan",
@@ -279,7 +271,7 @@ pub(super) fn start_run(backup_dir: &Path, rows: &[Row]) -> anyhow::Result<PathB
         started_at: journal::utc_timestamp(now),
         targets: rows
             .iter()
-            .filter(|r| r.planned.as_ref().is_ok_and(|p| !p.plan.changes.is_empty()))
+            .filter(|r| r.has_changes())
             .map(|r| RunTarget {
                 name: r.target.account.name.clone(),
                 account_id: r.target.account.account_id.clone(),
